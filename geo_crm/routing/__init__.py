@@ -1,0 +1,1 @@
+"""Routing engine: problem model, solvers and benchmarks (no DB/Flask)."""
