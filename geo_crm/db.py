@@ -1,0 +1,71 @@
+"""Engines and sessions. No global state: the engines live on the Flask app
+(`app.extensions["geo_crm.db"]`) or are created by the CLI for one command.
+
+Read-only traffic (tiles, density, reports, exports) may go to a replica via
+`DATABASE_REPLICA_URL`; writes and read-your-own-writes always use the primary.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def make_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: int = 15000,
+                application_name: str = "geo-crm") -> Engine:
+    """An engine with sane pool and timeout settings. The statement timeout protects
+    the server from runaway spatial queries."""
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_timeout=10,
+        connect_args={
+            "connect_timeout": 5,
+            "application_name": application_name,
+            "options": f"-c statement_timeout={int(statement_timeout_ms)} -c lock_timeout=5000",
+        },
+    )
+    return engine
+
+
+@dataclass
+class Database:
+    """The primary engine, an optional replica engine, and their session factories."""
+    engine: Engine
+    replica_engine: Engine | None = None
+
+    def __post_init__(self) -> None:
+        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        self.ReadSession = sessionmaker(self.replica_engine or self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back on any error."""
+        s = self.Session()
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.replica_engine is not None:
+            self.replica_engine.dispose()
+
+
+def set_app_user(session: Session, user_id: int | None) -> None:
+    """Expose the caller to PostgreSQL for the transaction (row-level security policies
+    and audit triggers can read `current_setting('geo_crm.user_id', true)`)."""
+    session.execute(text("SELECT set_config('geo_crm.user_id', :u, true)"),
+                    {"u": "" if user_id is None else str(user_id)})
