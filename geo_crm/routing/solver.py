@@ -21,6 +21,7 @@ results are only reproducible if an iteration-based criterion
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -126,6 +127,7 @@ class PyVRPSolver:
         import pyvrp
         from pyvrp import stop as pstop
         from pyvrp.constants import MAX_VALUE
+        from pyvrp.exceptions import PenaltyBoundWarning
 
         t0 = time.perf_counter()
         problem.validate()
@@ -199,7 +201,11 @@ class PyVRPSolver:
             criteria.append(pstop.MaxIterations(int(self.max_iterations)))
         stop = criteria[0] if len(criteria) == 1 else pstop.MultipleCriteria(criteria)
 
-        res = pyvrp.solve(data, stop, seed=int(seed), collect_stats=False, display=self.display)
+        # PyVRP warns when penalties saturate (no feasible solution found); that
+        # is reported through ``feasible``/``violations`` instead.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PenaltyBoundWarning)
+            res = pyvrp.solve(data, stop, seed=int(seed), collect_stats=False, display=self.display)
         best = res.best
 
         # -- translate back -----------------------------------------------------
