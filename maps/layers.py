@@ -258,7 +258,7 @@ def customer_tiles_layer(
     url_template: str = "/api/v1/tiles/customers/{z}/{x}/{y}.mvt",
     *,
     filters: Optional[Mapping[str, Any]] = None,
-    name: str = "Customers",
+    name: str = "Customers (tiles)",
     layer_name: str = "customers",
     record_url: str = "/customers/{id}",
     title_property: str = "name",
@@ -534,7 +534,7 @@ def choropleth(
     dom_id = "legend_" + layer.get_name()
     rows = []
     css = []
-    for i, (lo, hi, c, n) in enumerate(zip(lower, breaks, counts, palette)):
+    for i, (lo, hi, n, c) in enumerate(zip(lower, breaks, counts, palette)):
         css.append(f"#{dom_id} .geocrm-legend-c{i} {{ background: {c}; }}")
         rows.append(Markup(
             '<li class="geocrm-legend-class" data-class="{i}" data-lower="{lo!r}" '
