@@ -101,6 +101,10 @@ def base_map(
         prefer_canvas=prefer_canvas,
         **map_kwargs,
     )
+    # folium only forwards min/max zoom to its own tile layer; Leaflet.markercluster
+    # needs maxZoom on the map itself (and the map must stay zoomable without tiles).
+    m.options["min_zoom"] = int(min_zoom)
+    m.options["max_zoom"] = int(max_zoom)
     # Re-parent onto a figure that rewrites every CDN link to static_base.
     figure = LocalAssetsFigure(static_base=normalize_static_base(static_base))
     figure.add_child(m)

@@ -105,7 +105,9 @@ def render_page(m: folium.Map, *, title: str = "Map", nonce: Optional[str] = Non
     doc = (
         "<!DOCTYPE html>\n"
         f'<html lang="{escape(lang)}">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{escape(title)}</title>\n{parts.head_html}\n{extra_head}\n</head>\n"
+        f"<title>{escape(title)}</title>\n"
+        '<link rel="icon" href="data:,">\n'  # no favicon request
+        f"{parts.head_html}\n{extra_head}\n</head>\n"
         f"<body>\n{parts.body_html}\n{extra_body}\n{parts.script_html}\n</body>\n</html>\n"
     )
     return add_nonce(doc, _check_nonce(nonce))

@@ -69,7 +69,8 @@ def builders(regions_fc, customers_fc, branches, routes):
                                                 name=f"Regions {EVIL}").add_to(m),
         "outline": lambda m: maps.outline_layer(regions_fc).add_to(m),
         "branches": lambda m: maps.branches_layer(branches).add_to(m),
-        "partners": lambda m: maps.partners_layer(branches).add_to(m),
+        "partners": lambda m: maps.partners_layer(
+            [{**b, "lat": b["lat"] - 0.3} for b in branches]).add_to(m),
         "customers_cluster": lambda m: maps.customer_cluster_layer(customers_fc).add_to(m),
         "heat": lambda m: maps.heat_layer(customers_fc).add_to(m),
         "customer_tiles": lambda m: maps.customer_tiles_layer(
