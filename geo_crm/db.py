@@ -58,6 +58,17 @@ class Database:
         finally:
             s.close()
 
+    def read_session(self) -> Session:
+        """A session on the replica when one is configured and answering, else the primary."""
+        if self.replica_engine is not None:
+            try:
+                with self.replica_engine.connect() as c:
+                    c.exec_driver_sql("SELECT 1")
+                return self.ReadSession()
+            except Exception:  # replica down: fall back to the primary
+                pass
+        return self.Session()
+
     def dispose(self) -> None:
         self.engine.dispose()
         if self.replica_engine is not None:

@@ -23,7 +23,7 @@ class Region(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     name_local: Mapped[str | None] = mapped_column(String(200))
-    level: Mapped[int] = mapped_column(Integer, default=1)  # 0 country, 1 region, 2 municipality
+    level: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # 0 country, 1 region, 2 municipality
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("region.id"))
     population: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     area_km2: Mapped[float | None] = mapped_column(Float)  # geodesic, from geography
@@ -35,9 +35,9 @@ class Territory(Timestamps, Base):
     __tablename__ = "territory"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    description: Mapped[str] = mapped_column(Text, default="")
-    color: Mapped[str] = mapped_column(String(16), default="#3388ff")
-    source: Mapped[str] = mapped_column(String(16), default="drawn")
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    color: Mapped[str] = mapped_column(String(16), default="#3388ff", server_default="#3388ff")
+    source: Mapped[str] = mapped_column(String(16), default="drawn", server_default="drawn")
     geom = multipolygon(nullable=False)
     area_km2: Mapped[float | None] = mapped_column(Float)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
@@ -66,7 +66,7 @@ class TerritoryHistory(Base):
     geom = multipolygon(nullable=True)
     changed_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    note: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class CustomerTerritory(Base):
@@ -83,7 +83,7 @@ class Place(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # geonameid
     name: Mapped[str] = mapped_column(String(200))
     ascii_name: Mapped[str] = mapped_column(String(200))
-    population: Mapped[int] = mapped_column(BigInteger, default=0)
+    population: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     region_id: Mapped[int | None] = mapped_column(ForeignKey("region.id"), index=True)
     geom = point(nullable=False)
     __table_args__ = tuple(point_checks())

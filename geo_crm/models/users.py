@@ -12,7 +12,7 @@ from .base import Base, Timestamps
 class Role(Base):
     __tablename__ = "role"
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    description: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class User(Timestamps, Base):
@@ -21,7 +21,7 @@ class User(Timestamps, Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(ForeignKey("role.name"), index=True)
-    full_name: Mapped[str] = mapped_column(String(200), default="")
+    full_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     email: Mapped[str | None] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     # logistics staff work for a branch; a customer login belongs to one customer
@@ -62,4 +62,4 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    auth_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    auth_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -1,0 +1,1 @@
+"""Sample data generation (see loader.py)."""

@@ -1,0 +1,1 @@
+"""Server-rendered HTML views (Jinja templates in /templates)."""
