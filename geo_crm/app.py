@@ -27,7 +27,29 @@ BLUEPRINTS = [
     ("geo_crm.web.auth", "bp"),
     ("geo_crm.web.dashboard", "bp"),
     ("geo_crm.api", "bp"),
+    ("geo_crm.web.customers", "bp"),     # customers, contacts
+    ("geo_crm.web.records", "bp"),       # branches, partners, products, orders
+    ("geo_crm.web.admin", "bp"),         # users, roles, dictionaries, audit log
+    ("geo_crm.web.sales", "bp"),         # opportunities and plan steps
+    ("geo_crm.web.service", "bp"),       # service records
+    ("geo_crm.web.churn", "bp"),         # churn alerts
+    ("geo_crm.web.maps", "bp"),          # /map, /map/density, /map/territories
+    ("geo_crm.web.routes", "bp"),        # delivery planning
+    ("geo_crm.web.data", "bp"),          # import and export pages
+    ("geo_crm.ogc", "bp"),               # OGC API - Features at /ogc
+    ("geo_crm.web.reports", "bp"),       # reports
 ]
+
+
+def _import_feature(module: str):
+    """Import a feature module; a feature that is not installed is skipped, but an
+    error *inside* an existing module is raised."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and (module == e.name or module.startswith(e.name + ".")):
+            return None
+        raise
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None,
@@ -50,7 +72,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     Babel(app, locale_selector=lambda: request.accept_languages.best_match(["en", "fi", "zh"]) or "en")
 
     for module, attr in BLUEPRINTS:
-        bp = getattr(importlib.import_module(module), attr)
+        mod = _import_feature(module)
+        if mod is None:
+            continue
+        bp = getattr(mod, attr)
         app.register_blueprint(bp)
         if bp.name == "api":
             csrf.exempt(bp)  # bearer tokens need none; cookie callers are checked in _load_caller
