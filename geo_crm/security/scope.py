@@ -25,6 +25,9 @@ BASIC_CUSTOMER_FIELDS = frozenset({
 DELIVERY_CUSTOMER_FIELDS = frozenset({
     "id", "code", "name", "address", "postcode", "city", "country", "phone", "geom", "lon", "lat",
     "delivery_start", "delivery_end", "service_min", "delivery_notes", "service_branch_id", "region_id"})
+# a customer's own login: its master data, not the CRM's internal assessment (notes, credit, owner)
+SELF_CUSTOMER_FIELDS = BASIC_CUSTOMER_FIELDS | DELIVERY_CUSTOMER_FIELDS | frozenset({
+    "website", "geocode_quality", "service_branch_id", "version", "created_at", "updated_at"})
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class Scope:
             return BASIC_CUSTOMER_FIELDS
         if self.role == "logistics":
             return DELIVERY_CUSTOMER_FIELDS
+        if self.role == "customer":
+            return SELF_CUSTOMER_FIELDS
         return None
 
     # -- predicates -----------------------------------------------------------------
