@@ -4,7 +4,7 @@ from geo_crm.api.framework import bp  # noqa: F401
 from geo_crm.api import auth, openapi  # noqa: F401,E402
 
 FEATURES = ["customers", "records", "admin", "sales", "service", "spatial", "territories", "tiles",
-            "routes", "data", "reports"]
+            "routes", "data", "reports", "churn"]
 
 
 def _load() -> None:

@@ -1,0 +1,1 @@
+"""Churn warnings: a scheduled, re-runnable scan; recovery measures; confirmed losses."""

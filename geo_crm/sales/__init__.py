@@ -1,0 +1,1 @@
+"""Sales opportunities: creation, assignment, development plans, stage history, win/lose."""

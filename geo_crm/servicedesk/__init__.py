@@ -1,0 +1,1 @@
+"""Service requests: filing, assignment to a service agent, handling, rating, reopening."""
