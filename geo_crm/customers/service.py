@@ -476,6 +476,7 @@ def _contact_changes(session: Session, k: Contact, changes: dict[str, Any]) -> N
             value = {"gender": "unknown", "is_primary": False}.get(name, "")
         setattr(k, name, value)
     if k.is_primary and k.customer_id is not None:
+        _flush(session)  # k needs its id
         session.execute(sql_update(Contact).where(Contact.customer_id == k.customer_id, Contact.id != k.id,
                                                   Contact.is_primary.is_(True))
                         .values(is_primary=False, version=Contact.version + 1))
