@@ -1,0 +1,150 @@
+"""Revenue per customer: from the materialised views when they cover the request,
+live from `sales_order` otherwise; and the refresh of those views.
+
+Revenue is `sales_order.total_amount` (EUR, the sum of its lines' amounts), margin
+is `total_amount - total_cost`, over confirmed and delivered orders. The live SQL
+below is the same definition as the views in migrations/versions/0007.
+"""
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Date, Float, Integer, and_, cast, column, func, literal, select, table, text, type_coerce
+from sqlalchemy.orm import Session
+
+from geo_crm.analytics.common import REVENUE_STATUSES, WINDOW_DAYS, ReportParams
+from geo_crm.models import Order
+
+VIEWS = ("mv_customer_month", "mv_customer_revenue_12m")
+
+mv_month = table("mv_customer_month", column("customer_id", Integer), column("month", Date),
+                 column("revenue"), column("cost"), column("orders", Integer))
+mv_12m = table("mv_customer_revenue_12m", column("customer_id", Integer), column("as_of", Date),
+               column("revenue"), column("margin"), column("orders", Integer), column("trend_slope", Float),
+               column("last_order_date", Date), column("first_order_date", Date))
+
+
+# -- freshness --------------------------------------------------------------------------
+def freshness(session: Session) -> dict:
+    """{view: {"populated", "refreshed_at", "as_of", "duration_ms"}} for the report views."""
+    rows = session.execute(text(
+        "SELECT m.matviewname, m.ispopulated, r.refreshed_at, r.as_of, r.duration_ms "
+        "FROM pg_matviews m LEFT JOIN report_refresh r ON r.view_name = m.matviewname "
+        "WHERE m.schemaname = current_schema() AND m.matviewname = ANY(:v)"), {"v": list(VIEWS)}).all()
+    return {r[0]: {"populated": bool(r[1]), "refreshed_at": r[2], "as_of": r[3], "duration_ms": r[4]}
+            for r in rows}
+
+
+def views_as_of(session: Session) -> date | None:
+    """The as-of date of the 12-month view when every report view is populated."""
+    f = freshness(session)
+    if len(f) < len(VIEWS) or not all(v["populated"] for v in f.values()):
+        return None
+    return f["mv_customer_revenue_12m"]["as_of"]
+
+
+def refresh_views(session: Session, *, concurrently: bool = True, log=lambda m: None) -> dict[str, float]:
+    """Refresh the report views (CONCURRENTLY once populated, so readers are never
+    blocked) and record when. Returns seconds per view. The caller commits."""
+    out = {}
+    for view in VIEWS:
+        populated = session.execute(text("SELECT ispopulated FROM pg_matviews WHERE matviewname = :v"),
+                                    {"v": view}).scalar()
+        how = "CONCURRENTLY " if concurrently and populated else ""
+        t0 = time.perf_counter()
+        session.execute(text(f"REFRESH MATERIALIZED VIEW {how}{view}"))
+        dt = time.perf_counter() - t0
+        session.execute(text(
+            "INSERT INTO report_refresh (view_name, refreshed_at, duration_ms, as_of) "
+            "VALUES (:v, clock_timestamp(), :ms, current_date) ON CONFLICT (view_name) DO UPDATE "
+            "SET refreshed_at = excluded.refreshed_at, duration_ms = excluded.duration_ms, as_of = excluded.as_of"),
+            {"v": view, "ms": int(dt * 1000)})
+        log(f"refreshed {how.lower()}{view} in {dt:.1f} s")
+        out[view] = dt
+    return out
+
+
+# -- source choice ------------------------------------------------------------------------
+def _month_end(d: date) -> date:
+    nxt = (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return nxt - timedelta(days=1)
+
+
+def choose_source(session: Session, p: ReportParams, *, need: str) -> str:
+    """'live', 'mv_12m' or 'mv_month' for `need` in {"period", "12m"}."""
+    if p.source == "live":
+        return "live"
+    as_of = views_as_of(session)
+    if as_of is None:
+        if p.source == "materialized":
+            raise ValueError("the report views have not been refreshed yet (geo-crm reports refresh)")
+        return "live"
+    if need == "12m" or p.is_default_window:
+        if p.date_to == as_of:
+            return "mv_12m"
+        if need == "12m":
+            return "live"
+    month_aligned = p.date_from.day == 1 and (p.date_to == as_of or (
+        p.date_to == _month_end(p.date_to) and p.date_to < as_of.replace(day=1)))
+    return "mv_month" if month_aligned else "live"
+
+
+# -- per-customer revenue -------------------------------------------------------------------
+def period_revenue(session: Session, p: ReportParams):
+    """(customer_id, revenue, margin, orders) for orders dated date_from..date_to; and the
+    source used."""
+    src = choose_source(session, p, need="period")
+    if src == "mv_12m":
+        q = select(mv_12m.c.customer_id, mv_12m.c.revenue.label("revenue"), mv_12m.c.margin.label("margin"),
+                   mv_12m.c.orders.label("orders")).where(mv_12m.c.orders > 0)
+    elif src == "mv_month":
+        q = (select(mv_month.c.customer_id, func.sum(mv_month.c.revenue).label("revenue"),
+                    func.sum(mv_month.c.revenue - mv_month.c.cost).label("margin"),
+                    func.sum(mv_month.c.orders).label("orders"))
+             .where(mv_month.c.month >= p.date_from, mv_month.c.month <= p.date_to)
+             .group_by(mv_month.c.customer_id))
+    else:
+        q = (select(Order.customer_id, func.sum(Order.total_amount).label("revenue"),
+                    func.sum(Order.total_amount - Order.total_cost).label("margin"),
+                    func.count().label("orders"))
+             .where(Order.status.in_(REVENUE_STATUSES), Order.order_date >= p.date_from,
+                    Order.order_date <= p.date_to)
+             .group_by(Order.customer_id))
+    return q, src
+
+
+def customer_12m(session: Session, p: ReportParams):
+    """(customer_id, revenue, margin, orders, trend_slope, last_order_date) over the 12-month
+    window ending at p.as_of, for every customer with an order up to as_of; and the source."""
+    src = choose_source(session, p, need="12m")
+    if src == "mv_12m":
+        c = mv_12m.c
+        return select(c.customer_id, c.revenue, c.margin, c.orders, c.trend_slope, c.last_order_date), src
+    as_of = cast(literal(p.as_of), Date)
+    days = type_coerce(as_of - Order.order_date, Integer)
+    win = Order.order_date > p.as_of - timedelta(days=WINDOW_DAYS)
+    bucket = func.floor(days * 12 / literal(365.0))
+    q = (select(Order.customer_id,
+                func.coalesce(func.sum(Order.total_amount).filter(win), 0).label("revenue"),
+                func.coalesce(func.sum(Order.total_amount - Order.total_cost).filter(win), 0).label("margin"),
+                func.count().filter(win).label("orders"),
+                cast(func.coalesce(func.sum((literal(5.5) - bucket) * Order.total_amount).filter(win), 0)
+                     / literal(143.0), Float).label("trend_slope"),
+                func.max(Order.order_date).label("last_order_date"))
+         .where(Order.status.in_(REVENUE_STATUSES), Order.order_date <= p.as_of)
+         .group_by(Order.customer_id))
+    return q, "live"
+
+
+def describe_source(session: Session, src: str) -> dict:
+    """What the page says about freshness."""
+    if src == "live":
+        return {"kind": "live", "computed_at": datetime.now().astimezone().isoformat(timespec="seconds")}
+    view = "mv_customer_revenue_12m" if src == "mv_12m" else "mv_customer_month"
+    f = freshness(session).get(view, {})
+    ts = f.get("refreshed_at")
+    return {"kind": "materialized", "view": view, "refreshed_at": ts.isoformat(timespec="seconds") if ts else None,
+            "as_of": f["as_of"].isoformat() if f.get("as_of") else None}
+
+
