@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FEATURE_COMMANDS: list[str] = [
     "geo_crm.churn.cli:churn",
     "geo_crm.analytics.cli:reports",
+    "geo_crm.routing.cli:routes",
+    "geo_crm.routing.cli:roads",
 ]
 
 

@@ -69,3 +69,47 @@ def run_plan(session_factory, plan_id: int, prepared: Prepared) -> str:
 
 def submit(session_factory, plan_id: int, prepared: Prepared) -> Future:
     return executor().submit(run_plan, session_factory, plan_id, prepared)
+
+
+def start_plan(session, scope, req, *, session_factory=None, background: bool = False, plan=None):
+    """Validate `req` (PlanInputError → nothing written), then either compute it now in
+    `session`'s transaction (the caller commits) or commit a queued plan and hand the
+    work to the executor. `plan` re-uses an existing plan row (re-planning)."""
+    from .persist import create_plan
+    from .planner import prepare
+    prepared = prepare(session, scope, req)
+    if plan is None:
+        plan = create_plan(session, req, user_id=scope.user_id)
+    else:
+        plan.params = req.to_params()
+        plan.name = req.name or plan.name
+        plan.status, plan.error = "queued", None
+        session.flush()
+    if background:
+        if session_factory is None:
+            raise ValueError("background planning needs a session factory")
+        session.commit()
+        submit(session_factory, plan.id, prepared)
+        return plan
+    plan.status = "solving"
+    result = compute(session.connection(), prepared)
+    save_result(session, plan, result)
+    return plan
+
+
+def replan(session, scope, plan_id: int, overrides: dict, **kw):
+    """Re-run a plan with its stored request (fresh orders/customers), optionally with
+    another mode, time limit or seed. Refused while it is still being computed."""
+    from geo_crm.http import Forbidden
+
+    from .persist import EditError, get_plan
+    from .planner import PlanRequest
+    plan = get_plan(session, scope, plan_id, for_update=True)
+    if not scope.can("route.plan"):
+        raise Forbidden("route.plan")
+    if plan.status in ("queued", "solving") and not overrides.pop("force", False):
+        raise EditError("status", f"the plan is {plan.status}; wait for it or pass force")
+    overrides.pop("force", None)
+    params = {**plan.params, **{k: v for k, v in overrides.items() if v is not None}}
+    req = PlanRequest.from_params(params)
+    return start_plan(session, scope, req, plan=plan, **kw)
