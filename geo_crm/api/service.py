@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from flask import request
+from pydantic import BaseModel, Field, ValidationError
 
 from geo_crm.api.framework import ApiError, StrictModel, decode_cursor, encode_cursor, if_match_version, operation
 from geo_crm.api.sales import domain_errors, iso, respond
@@ -163,9 +164,16 @@ def assign_record(record_id: int, body: AssignBody):
 
 
 @operation("/service-records/<int:record_id>/start", "POST", summary="Start handling (the assigned agent)",
-           tags=TAGS, permission="service.handle", body=StartBody, response=ServiceOut, responses=ERR)
-def start_record(record_id: int, body: StartBody):
+           tags=TAGS, permission="service.handle", response=ServiceOut, responses=ERR,
+           description="An optional JSON body {\"notes\": \"...\"} adds a handling note.")
+def start_record(record_id: int):
     s = db()
+    data = request.get_json(silent=True) if request.data else None
+    try:
+        body = StartBody.model_validate(data) if data else StartBody()
+    except ValidationError as e:
+        raise ApiError(422, "validation", "invalid request body",
+                       [{"field": ".".join(map(str, d["loc"])) or "body", "problem": d["msg"]} for d in e.errors()])
     with domain_errors():
         r = desk.start(s, current_scope(), record_id, notes=body.notes, version=if_match_version())
     s.commit()
