@@ -75,7 +75,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         mod = _import_feature(module)
         if mod is None:
             continue
-        bp = getattr(mod, attr)
+        bp = getattr(mod, attr, None)
+        if bp is None:
+            continue  # a feature package still being written (e.g. an empty directory)
         app.register_blueprint(bp)
         if bp.name == "api":
             csrf.exempt(bp)  # bearer tokens need none; cookie callers are checked in _load_caller

@@ -14,7 +14,7 @@ from typing import Any
 
 from geoalchemy2.shape import to_shape
 from sqlalchemy import func, or_, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from geo_crm.models import Customer, Order, OrderLine, Product
 from geo_crm.models.enums import ORDER_STATUSES
@@ -78,7 +78,8 @@ def list_orders(session: Session, scope: Scope, *, status: list[str] | None = No
                 date_to: date | None = None, customer_id: int | None = None, q: str | None = None,
                 limit: int = 50, offset: int = 0) -> Page:
     """Rows are (Order, customer name), newest first."""
-    stmt = (select(Order, Customer.name).join(Customer, Customer.id == Order.customer_id)
+    cust = aliased(Customer)   # not `Customer`: the Scope's EXISTS(customer ...) must stay uncorrelated
+    stmt = (select(Order, cust.name).join(cust, cust.id == Order.customer_id)
             .where(scope.order_filter()).order_by(Order.order_date.desc(), Order.id.desc()))
     if status:
         bad = [s for s in status if s not in ORDER_STATUSES]
@@ -95,7 +96,7 @@ def list_orders(session: Session, scope: Scope, *, status: list[str] | None = No
         stmt = stmt.where(Order.customer_id == customer_id)
     if q:
         like = f"%{q}%"
-        stmt = stmt.where(or_(Customer.name.ilike(like), Customer.code.ilike(like), Order.number.ilike(like)))
+        stmt = stmt.where(or_(cust.name.ilike(like), cust.code.ilike(like), Order.number.ilike(like)))
     return paginate(session, stmt, limit, offset, scalars=False)
 
 

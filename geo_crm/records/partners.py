@@ -3,7 +3,7 @@ MultiPolygon, and regional coverage as a list of administrative regions."""
 from __future__ import annotations
 
 from geoalchemy2.shape import to_shape
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from geo_crm.models import Partner, PartnerRegion, Region
@@ -108,6 +108,7 @@ def update_partner(session: Session, scope: Scope, partner_id: int, data: dict, 
     _apply(session, p, data)
     if "region_ids" in data:
         _set_regions(session, p, data["region_ids"] or [])
+        p.updated_at = func.now()   # coverage is part of the record: bump its version
     session.flush()
     return p
 
