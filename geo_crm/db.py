@@ -6,6 +6,7 @@ Read-only traffic (tiles, density, reports, exports) may go to a replica via
 """
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -42,6 +43,7 @@ class Database:
     replica_engine: Engine | None = None
 
     def __post_init__(self) -> None:
+        self._replica_down_until = 0.0
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         self.ReadSession = sessionmaker(self.replica_engine or self.engine, expire_on_commit=False)
 
@@ -58,15 +60,19 @@ class Database:
         finally:
             s.close()
 
+    replica_retry_s: float = 15.0
+
     def read_session(self) -> Session:
-        """A session on the replica when one is configured and answering, else the primary."""
-        if self.replica_engine is not None:
+        """A session on the replica when one is configured and answering, else the primary.
+        A replica that failed is skipped for `replica_retry_s` seconds (no per-request
+        connect timeouts while it is down)."""
+        if self.replica_engine is not None and time.monotonic() >= self._replica_down_until:
             try:
                 with self.replica_engine.connect() as c:
                     c.exec_driver_sql("SELECT 1")
                 return self.ReadSession()
             except Exception:  # replica down: fall back to the primary
-                pass
+                self._replica_down_until = time.monotonic() + self.replica_retry_s
         return self.Session()
 
     def dispose(self) -> None:

@@ -118,10 +118,10 @@ def ensure_secrets() -> dict[str, str]:
     return s
 
 
-def url(database: str = APP_DB) -> str:
-    """SQLAlchemy URL of a database in the embedded cluster."""
+def url(database: str = APP_DB, c: Cluster | None = None) -> str:
+    """SQLAlchemy URL of a database in the embedded cluster (or in cluster `c`)."""
     pw = ensure_secrets()["GEO_CRM_DB_PASSWORD"]
-    return f"postgresql+psycopg2://{APP_ROLE}:{pw}@127.0.0.1:{cluster().port}/{database}"
+    return f"postgresql+psycopg2://{APP_ROLE}:{pw}@127.0.0.1:{(c or cluster()).port}/{database}"
 
 
 def is_running(c: Cluster | None = None) -> bool:
@@ -156,11 +156,11 @@ def _check_binaries() -> None:
                            f"apt-get install {' '.join(missing)}  (or run `make deps`)")
 
 
-def start(log=print) -> Cluster:
-    """Create the cluster if needed, start it, and make sure role, database and
-    extensions exist. Idempotent."""
+def start(log=print, c: Cluster | None = None, extra_conf: str = "") -> Cluster:
+    """Create the cluster (this checkout's, or `c`) if needed, start it, and make sure
+    role, database and extensions exist. Idempotent."""
     _check_binaries()
-    c = cluster()
+    c = c or cluster()
     fresh = not (c.data / "PG_VERSION").exists()
     if fresh:
         log(f"creating PostgreSQL cluster in {c.data} (port {c.port})")
@@ -185,6 +185,7 @@ def start(log=print) -> Cluster:
             "effective_cache_size = 8GB\nmax_wal_size = 4GB\nrandom_page_cost = 1.1\n"
             "max_connections = 200\njit = off\n"
             "synchronous_commit = off  # a crash may lose the last moments, never consistency\n"
+            + extra_conf
         )
         _as_owner(c, ["sh", "-c", f"cat >> '{conf}'"], input=tuning)
     if not is_running(c):
@@ -222,8 +223,8 @@ def _provision(c: Cluster, log) -> None:
     # spatial_ref_sys and pgRouting catalogues stay owned by postgres: fine for the app.
 
 
-def stop(log=print) -> None:
-    c = cluster()
+def stop(log=print, c: Cluster | None = None) -> None:
+    c = c or cluster()
     if not is_running(c):
         log("PostgreSQL is not running")
         return
@@ -240,11 +241,36 @@ def status() -> str:
     return f"{state}: data {c.data}, 127.0.0.1:{c.port}, log {c.log}"
 
 
-def destroy(log=print) -> None:
+def destroy(log=print, c: Cluster | None = None) -> None:
     """Stop and delete the cluster (used by `make clean-db`)."""
-    c = cluster()
+    c = c or cluster()
     if is_running(c):
         stop(log)
     if c.base.exists():
         shutil.rmtree(c.base)
         log(f"removed {c.base}")
+
+
+def create_replica(primary: Cluster, replica: Cluster, log=print) -> Cluster:
+    """Make `replica` a streaming hot standby of the running `primary` (pg_basebackup -R)
+    and start it. Used for read-scaling tests and local experiments."""
+    _check_binaries()
+    replica.base.mkdir(parents=True, exist_ok=True)
+    replica.socket_dir.mkdir(exist_ok=True)
+    if replica.run_as:
+        pw = pwd.getpwnam(replica.run_as)
+        for p in (replica.base, replica.socket_dir):
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+        replica.base.chmod(0o700)
+    if not (replica.data / "PG_VERSION").exists():
+        log(f"cloning {primary.data} into standby {replica.data}")
+        _check(_as_owner(replica, [str(PG_BIN / "pg_basebackup"), "-h", str(primary.socket_dir),
+                                   "-p", str(primary.port), "-U", "postgres", "-D", str(replica.data),
+                                   "-R", "-X", "stream", "-c", "fast"]), "pg_basebackup")
+        conf = (f"\n# standby of port {primary.port}\nport = {replica.port}\n"
+                f"unix_socket_directories = '{replica.socket_dir}'\nhot_standby = on\n")
+        _as_owner(replica, ["sh", "-c", f"cat >> '{replica.data / 'postgresql.conf'}'"], input=conf)
+    if not is_running(replica):
+        _check(_as_owner(replica, [str(PG_BIN / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(replica.data),
+                                   "-l", str(replica.log)]), "starting the standby")
+    return replica

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, url_for
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
-from geo_crm.http import current_scope, db, login_required
+from geo_crm.http import current_scope, database, db, login_required, read_db
 from geo_crm.models import ChurnAlert, Customer, Opportunity, Order, ServiceRecord
 
 bp = Blueprint("dashboard", __name__)
@@ -48,5 +48,10 @@ def index():
 
 @bp.get("/healthz")
 def healthz():
+    """Liveness and database roles: the primary must answer; a replica is reported."""
     db().execute(select(1))
-    return {"status": "ok"}
+    out = {"status": "ok"}
+    if database().replica_engine is not None:
+        in_recovery = read_db().execute(text("SELECT pg_is_in_recovery()")).scalar()
+        out["reads_from"] = "replica" if in_recovery else "primary"
+    return out
