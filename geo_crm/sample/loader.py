@@ -131,6 +131,8 @@ class _Generator:
             "FROM service_record WHERE satisfaction IS NOT NULL GROUP BY customer_id) s WHERE s.customer_id = c.id"))
         self.conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'id'), (SELECT max(id) FROM customer))"),
                           {"t": "customer"})
+        from geo_crm.churn.service import scan as churn_scan
+        self.stats["churn_alerts"] = churn_scan(self.conn, as_of=self.as_of).new
         self.log(f"sample data generated in {(datetime.now() - t0).total_seconds():.1f} s")
         return self.stats
 
