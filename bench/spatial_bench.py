@@ -1,0 +1,114 @@
+"""Spatial benchmark at 1,000,000 customers.
+
+Creates (or reuses) the database `geocrm_bench` in the same PostGIS server as the dev DB,
+migrates it and loads the deterministic sample with 1M customers (seed 1) once, then
+prints p50/p95 wall-clock timings of the spatial queries named in issue 4:
+
+  region count + first page of 100, radius 5 km sorted limit 100, density by region,
+  density by 1 km hex over Finland (cold and cached), vector tiles at z6 and z10
+  (through the Flask test client: routing, scope, SQL, MVT encoding and caching), and the
+  `/map` page ready time in headless Chromium.
+
+Usage:  .venv/bin/python bench/spatial_bench.py [--load-only] [--repeat N] [--no-browser]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+BENCH_DB = "geocrm_bench"
+CUSTOMERS = 1_000_000
+SEED = 1
+TARGETS_MS = {
+    "region: count + first 100": 50, "radius 5 km sorted, limit 100": 20, "density by region": 300,
+    "density hex 1 km (cold)": 2000, "density hex 1 km (cached)": 100, "tile z6": 50, "tile z10": 50,
+    "/map ready (Chromium)": 3000,
+}
+
+
+def _with_db(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+def bench_url() -> str:
+    """Create the bench DB if needed (as tests/conftest.py does) and migrate it to head."""
+    from geo_crm.cli import _database_url, alembic_config
+    base = _database_url()
+    admin = create_engine(_with_db(base, "postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        if not c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": BENCH_DB}).scalar():
+            c.execute(text(f'CREATE DATABASE "{BENCH_DB}"'))
+    admin.dispose()
+    url = _with_db(base, BENCH_DB)
+    from alembic import command
+    command.upgrade(alembic_config(url), "head")
+    return url
+
+
+def ensure_loaded(url: str) -> None:
+    eng = create_engine(url)
+    with eng.connect() as c:
+        n = c.execute(text("SELECT count(*) FROM customer")).scalar()
+    if n != CUSTOMERS:
+        print(f"loading {CUSTOMERS:,} customers into {BENCH_DB} (a few minutes)...", flush=True)
+        from geo_crm.sample.loader import load_sample
+        load_sample(eng, customers=CUSTOMERS, seed=SEED, log=lambda m: print("  " + m, flush=True))
+    else:
+        print(f"{BENCH_DB}: {n:,} customers already loaded", flush=True)
+    eng.dispose()
+
+
+def timed(fn, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    k = max(0, min(len(xs) - 1, round(p / 100 * (len(xs) - 1))))
+    return xs[k]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--load-only", action="store_true")
+    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--no-browser", action="store_true")
+    args = ap.parse_args(argv)
+    url = bench_url()
+    ensure_loaded(url)
+    if args.load_only:
+        return 0
+    results = run_benchmarks(url, args.repeat, browser=not args.no_browser)
+    print()
+    print(f"{'measure':34} {'p50 ms':>9} {'p95 ms':>9} {'target':>8}  ok")
+    ok_all = True
+    for name, xs in results.items():
+        target = TARGETS_MS.get(name)
+        p50 = pct(xs, 50)
+        ok = target is None or p50 < target
+        ok_all &= ok
+        print(f"{name:34} {p50:9.1f} {pct(xs, 95):9.1f} {target or '':>8}  {'yes' if ok else 'NO'}")
+    return 0 if ok_all else 1
+
+
+def run_benchmarks(url: str, repeat: int, browser: bool) -> dict[str, list[float]]:
+    raise NotImplementedError  # filled in below
+
+
+if __name__ == "__main__":
+    sys.exit(main())

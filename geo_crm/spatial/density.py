@@ -1,0 +1,195 @@
+"""Density statistics per area: regions, territories or a hex grid.
+
+One feature per area with `count` (visible customers matching the filter), `area_km2`
+(geodesic), `per_km2`, `revenue` (sum of non-cancelled orders dated within the 12
+months up to `as_of`, EUR; null when the caller may not read orders) and
+`per_10k_inhabitants` (customers per 10,000 inhabitants: GeoNames populated places
+summed per area; null when the area has no population).
+
+- by region: counts use the stored `customer.region_id` (B-tree), not point-in-polygon;
+  population from `place.region_id`. All regions are returned (count 0 included).
+- by territory: counts use the stored `customer_territory` membership; territories are
+  those the Scope lets the caller see; population from places inside the territory.
+- by hex: flat-topped hexagons of edge `hex_size_m` metres in EPSG:3067, the cells of
+  `ST_HexagonGrid` over the visible customers' extent; only non-empty cells are returned.
+"""
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from geo_crm.customers.filters import CustomerFilter, FilterError, apply
+from geo_crm.models import Customer, Order
+from geo_crm.security.scope import Scope
+from geo_crm.spatial.hexgrid import MAX_HEX_SIZE_M, MIN_HEX_SIZE_M, cell_sql
+
+BY = ("region", "territory", "hex")
+SIMPLIFY_DEG = 0.002   # ~100-200 m: output geometry simplification for region/territory
+MAX_HEX_CELLS = 400_000
+
+
+def _compile(session: Session, stmt) -> tuple[str, dict]:
+    c = stmt.compile(dialect=session.get_bind().dialect)
+    return str(c), dict(c.params)
+
+
+def _visible_sql(session: Session, scope: Scope, f: CustomerFilter | None, *cols):
+    stmt = apply(select(*cols), f, scope).where(Customer.geom.is_not(None))
+    return _compile(session, stmt)
+
+
+def _revenue_sql(session: Session, scope: Scope, as_of: date) -> tuple[str, dict] | None:
+    """Revenue per customer over the last 12 months (orders the caller may read)."""
+    if not scope.can("order.read"):
+        return None
+    since = as_of - timedelta(days=365)
+    stmt = (select(Order.customer_id, func.sum(Order.total_amount).label("revenue"))
+            .where(Order.status != "cancelled", Order.order_date > since, Order.order_date <= as_of,
+                   scope.order_filter())
+            .group_by(Order.customer_id))
+    return _compile(session, stmt)
+
+
+def _rename(sql: str, params: dict, prefix: str) -> tuple[str, dict]:
+    """Make bound parameter names unique when two compiled statements are combined."""
+    out = sql
+    new = {}
+    for k in sorted(params, key=len, reverse=True):
+        out = out.replace(f"%({k})s", f"%({prefix}{k})s")
+        new[prefix + k] = params[k]
+    return out, new
+
+
+def _run(session: Session, sql: str, params: dict):
+    return session.connection().exec_driver_sql(sql, params).mappings().all()
+
+
+def _features(rows, id_key="id") -> dict:
+    feats = []
+    for r in rows:
+        count = int(r["count"])
+        area = float(r["area_km2"]) if r["area_km2"] is not None else None
+        pop = int(r["population"] or 0)
+        rev = r.get("revenue")
+        props = {"id": r[id_key], "name": r["name"], "count": count,
+                 "area_km2": round(area, 3) if area is not None else None,
+                 "per_km2": round(count / area, 6) if area else None,
+                 "revenue": (round(float(rev or 0), 2) if rev is not None or r.get("has_revenue") else None),
+                 "population": pop,
+                 "per_10k_inhabitants": round(count * 10_000 / pop, 4) if pop else None}
+        for extra in ("i", "j"):
+            if extra in r:
+                props[extra] = r[extra]
+        feats.append({"type": "Feature", "id": r[id_key], "geometry": json.loads(r["geometry"]),
+                      "properties": props})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def density(session: Session, scope: Scope, by: str = "region", f: CustomerFilter | None = None,
+            hex_size_m: float = 5000, as_of: date | None = None, simplify: bool = True) -> dict:
+    """Density FeatureCollection (see module docstring). `as_of` defaults to today."""
+    if by not in BY:
+        raise FilterError("by", "must be one of region, territory, hex")
+    as_of = as_of or date.today()
+    if by == "region":
+        fc = _by_region(session, scope, f, as_of, simplify)
+    elif by == "territory":
+        fc = _by_territory(session, scope, f, as_of, simplify)
+    else:
+        if not MIN_HEX_SIZE_M <= hex_size_m <= MAX_HEX_SIZE_M:
+            raise FilterError("hex_size_m", f"must be between {MIN_HEX_SIZE_M} and {MAX_HEX_SIZE_M} metres")
+        fc = _by_hex(session, scope, f, float(hex_size_m), as_of)
+    fc["properties"] = {"by": by, "as_of": as_of.isoformat(), "revenue_months": 12,
+                        "hex_size_m": float(hex_size_m) if by == "hex" else None,
+                        "total_count": sum(x["properties"]["count"] for x in fc["features"])}
+    return fc
+
+
+def _geom_sql(col: str, simplify: bool) -> str:
+    g = f"ST_SimplifyPreserveTopology({col}, {SIMPLIFY_DEG})" if simplify else col
+    return f"ST_AsGeoJSON({g}, 6)"
+
+
+def _with_revenue(session, scope, as_of, group_sql: str) -> tuple[str, str, dict]:
+    """(CTE text, select-list column reading `rv.revenue`, params); no CTE without order.read."""
+    rev = _revenue_sql(session, scope, as_of)
+    if rev is None:
+        return "", "NULL::numeric AS revenue, false AS has_revenue", {}
+    rsql, rparams = _rename(*rev, "r_")
+    return f", rev AS ({rsql})", "coalesce(rv.revenue, 0) AS revenue, true AS has_revenue", rparams
+
+
+def _by_region(session, scope, f, as_of, simplify) -> dict:
+    vsql, vparams = _rename(*_visible_sql(session, scope, f, Customer.id, Customer.region_id), "v_")
+    rev_cte, rev_col, rparams = _with_revenue(session, scope, as_of, "")
+    rev_join = ("LEFT JOIN (SELECT vis.region_id, sum(rev.revenue) AS revenue FROM vis JOIN rev "
+                "ON rev.customer_id = vis.id GROUP BY vis.region_id) rv ON rv.region_id = r.id") if rev_cte else ""
+    sql = f"""
+    WITH vis AS MATERIALIZED ({vsql}){rev_cte},
+    cnt AS (SELECT region_id, count(*) AS count FROM vis WHERE region_id IS NOT NULL GROUP BY region_id),
+    pop AS (SELECT region_id, sum(population) AS population FROM place WHERE region_id IS NOT NULL GROUP BY region_id)
+    SELECT r.id, r.name, coalesce(cnt.count, 0) AS count, r.area_km2, coalesce(pop.population, 0) AS population,
+           {rev_col},
+           {_geom_sql('r.geom', simplify)} AS geometry
+      FROM region r LEFT JOIN cnt ON cnt.region_id = r.id LEFT JOIN pop ON pop.region_id = r.id {rev_join}
+     ORDER BY r.id"""
+    return _features(_run(session, sql, {**vparams, **rparams}))
+
+
+def _by_territory(session, scope, f, as_of, simplify) -> dict:
+    from geo_crm.models import Territory
+    vsql, vparams = _rename(*_visible_sql(session, scope, f, Customer.id), "v_")
+    tsql, tparams = _rename(*_compile(session, select(Territory.id).where(scope.territory_filter())), "t_")
+    rev_cte, rev_col, rparams = _with_revenue(session, scope, as_of, "")
+    rev_join = ("LEFT JOIN (SELECT ct.territory_id, sum(rev.revenue) AS revenue FROM vis "
+                "JOIN customer_territory ct ON ct.customer_id = vis.id JOIN rev ON rev.customer_id = vis.id "
+                "GROUP BY ct.territory_id) rv ON rv.territory_id = t.id") if rev_cte else ""
+    sql = f"""
+    WITH vis AS MATERIALIZED ({vsql}){rev_cte},
+    tv AS ({tsql}),
+    cnt AS (SELECT ct.territory_id, count(*) AS count FROM vis JOIN customer_territory ct ON ct.customer_id = vis.id
+             WHERE ct.territory_id IN (SELECT id FROM tv) GROUP BY ct.territory_id)
+    SELECT t.id, t.name, coalesce(cnt.count, 0) AS count, t.area_km2,
+           (SELECT coalesce(sum(p.population), 0) FROM place p WHERE ST_Intersects(t.geom, p.geom)) AS population,
+           {rev_col},
+           {_geom_sql('t.geom', simplify)} AS geometry
+      FROM territory t LEFT JOIN cnt ON cnt.territory_id = t.id {rev_join}
+     WHERE t.id IN (SELECT id FROM tv)
+     ORDER BY t.id"""
+    return _features(_run(session, sql, {**vparams, **tparams, **rparams}))
+
+
+def hex_cells_sql(session, scope, f, size_param="%(size)s") -> tuple[str, dict]:
+    """SQL of (id, i, j) per visible customer: the hex cell of each customer."""
+    vsql, vparams = _rename(*_visible_sql(session, scope, f, Customer.id,
+                                          func.ST_Transform(Customer.geom, 3067).label("g")), "v_")
+    i_expr, j_expr = cell_sql("ST_X(g)", "ST_Y(g)", size_param)
+    return f"SELECT id, {i_expr} AS i, {j_expr} AS j FROM ({vsql}) v", vparams
+
+
+def _by_hex(session, scope, f, size, as_of) -> dict:
+    csql, cparams = hex_cells_sql(session, scope, f)
+    pi, pj = cell_sql("ST_X(pg)", "ST_Y(pg)", "%(size)s")
+    rev_cte, rev_col, rparams = _with_revenue(session, scope, as_of, "")
+    rev_join = ("LEFT JOIN (SELECT cells.i, cells.j, sum(rev.revenue) AS revenue FROM cells "
+                "JOIN rev ON rev.customer_id = cells.id GROUP BY cells.i, cells.j) rv "
+                "ON rv.i = agg.i AND rv.j = agg.j") if rev_cte else ""
+    sql = f"""
+    WITH cells AS MATERIALIZED ({csql}){rev_cte},
+    agg AS (SELECT i, j, count(*) AS count FROM cells GROUP BY i, j),
+    pop AS (SELECT i, j, sum(population) AS population FROM (
+              SELECT {pi} AS i, {pj} AS j, population
+                FROM (SELECT ST_Transform(geom, 3067) AS pg, population FROM place) p0) p GROUP BY i, j),
+    hexes AS (SELECT agg.*, ST_Hexagon(%(size)s, agg.i, agg.j) AS h FROM agg)
+    SELECT hexes.i || ':' || hexes.j AS id, hexes.i, hexes.j, 'hex ' || hexes.i || ',' || hexes.j AS name,
+           hexes.count, ST_Area(ST_Transform(ST_SetSRID(h, 3067), 4326)::geography) / 1e6 AS area_km2,
+           coalesce(pop.population, 0) AS population,
+           {rev_col},
+           ST_AsGeoJSON(ST_Transform(ST_SetSRID(h, 3067), 4326), 6) AS geometry
+      FROM hexes AS hexes LEFT JOIN pop ON pop.i = hexes.i AND pop.j = hexes.j
+      {rev_join.replace('agg.i', 'hexes.i').replace('agg.j', 'hexes.j')}
+     ORDER BY hexes.i, hexes.j"""
+    return _features(_run(session, sql, {**cparams, **rparams, "size": size}))

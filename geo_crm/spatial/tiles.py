@@ -1,0 +1,77 @@
+"""Mapbox vector tiles of customers (`ST_AsMVT` / `ST_AsMVTGeom` on `ST_TileEnvelope`).
+
+Layer `customers`, extent 4096, buffer 64, Web Mercator (EPSG:3857) tiles in the XYZ
+scheme. Below `AGGREGATE_BELOW_Z` customers are aggregated on the server into grid cells
+(`ST_SnapToGrid` in EPSG:3857, cell = tile width / `CELLS_PER_TILE`), one point per
+non-empty cell at the mean position of its customers, with property `count`. From that
+zoom up, one point per customer with `id`, `name`, `level`, `status`, `city`, `count`=1.
+
+Every tile is computed from the caller's visible customers (`Scope`) and the CRM filters,
+so a tile never shows what the caller may not see.
+"""
+from __future__ import annotations
+
+from sqlalchemy import func, literal_column, select
+from sqlalchemy.orm import Session
+
+from geo_crm.customers.filters import CustomerFilter, FilterError, apply
+from geo_crm.models import Customer
+from geo_crm.security.scope import Scope
+
+LAYER = "customers"
+EXTENT = 4096
+BUFFER = 64
+AGGREGATE_BELOW_Z = 11
+CELLS_PER_TILE = 64
+MAX_Z = 22
+WEB_MERCATOR_WIDTH_M = 2 * 20037508.342789244
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    if not 0 <= z <= MAX_Z:
+        raise FilterError("z", f"zoom must be 0..{MAX_Z}")
+    n = 1 << z
+    if not (0 <= x < n and 0 <= y < n):
+        raise FilterError("x/y", f"tile column and row must be 0..{n - 1} at zoom {z}")
+
+
+def cell_size_m(z: int) -> float:
+    """Aggregation grid cell (EPSG:3857 metres) at zoom z."""
+    return WEB_MERCATOR_WIDTH_M / (1 << z) / CELLS_PER_TILE
+
+
+def customer_tile(session: Session, scope: Scope, z: int, x: int, y: int,
+                  f: CustomerFilter | None = None) -> bytes:
+    """The MVT bytes of one tile (b'' when it has no features)."""
+    check_tile(z, x, y)
+    env = func.ST_TileEnvelope(z, x, y)
+    # customers whose point is in the tile or its buffer: a 4326 box for the GiST index
+    margin = func.ST_TileEnvelope(z, x, y, literal_column("ST_MakeEnvelope(-20037508.342789244, "
+                                  "-20037508.342789244, 20037508.342789244, 20037508.342789244, 3857)"),
+                                  BUFFER / EXTENT)
+    box4326 = func.ST_Transform(margin, 4326)
+    g3857 = func.ST_Transform(Customer.geom, 3857)
+    if z < AGGREGATE_BELOW_Z:
+        # aggregates: only points inside the tile itself, so no customer counts twice
+        size = cell_size_m(z)
+        inner = (apply(select(g3857.label("g")), f, scope)
+                 .where(Customer.geom.op("&&")(func.ST_Transform(env, 4326)))).subquery("c")
+        cells = (select(func.ST_SnapToGrid(inner.c.g, size).label("cell"),
+                        func.count().label("count"),
+                        func.ST_MakePoint(func.avg(func.ST_X(inner.c.g)), func.avg(func.ST_Y(inner.c.g))).label("pt"))
+                 .group_by(literal_column("1"))).subquery("cells")
+        mvt_rows = select(
+            func.ST_AsMVTGeom(func.ST_SetSRID(cells.c.pt, 3857), env, EXTENT, BUFFER, True).label("geom"),
+            cells.c.count.label("count")).subquery("mvt")
+    else:
+        inner = (apply(select(Customer.id, Customer.name, Customer.level, Customer.status, Customer.city,
+                              g3857.label("g")), f, scope)
+                 .where(Customer.geom.op("&&")(box4326))).subquery("c")
+        mvt_rows = select(
+            func.ST_AsMVTGeom(inner.c.g, env, EXTENT, BUFFER, True).label("geom"),
+            inner.c.id, inner.c.name, inner.c.level, inner.c.status, inner.c.city,
+            literal_column("1").label("count")).subquery("mvt")
+    stmt = select(func.ST_AsMVT(literal_column("mvt.*"), LAYER, EXTENT, "geom")).select_from(mvt_rows) \
+        .where(mvt_rows.c.geom.is_not(None))
+    data = session.execute(stmt).scalar()
+    return bytes(data or b"")
