@@ -66,7 +66,10 @@ def authenticate(session: Session, username: str, password: str) -> User:
         raise AuthError("invalid username or password")
     now = utcnow()
     if user.locked_until and user.locked_until > now:
-        raise AuthError("account temporarily locked after repeated failures; try again later")
+        # same message and (hashing) cost as an unknown user: a lockout must not
+        # reveal that the username exists
+        verify_password(DUMMY_HASH, password)
+        raise AuthError("invalid username or password")
     if not verify_password(user.password_hash, password):
         failures = user.failed_logins + 1
         values = {"failed_logins": failures}
