@@ -23,7 +23,7 @@ Population: visible, filtered customers that are neither prospects nor lost.
 """
 from __future__ import annotations
 
-from sqlalchemy import Float, and_, case, cast, func, literal, select
+from sqlalchemy import Float, Integer, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from geo_crm.analytics.common import ReportParams, Table, customer_clauses, num, share
@@ -45,7 +45,8 @@ def segment_of(current: float, potential: float, med_current: float, med_potenti
             (False, False): "drop"}[(hc, hp)]
 
 
-def segments(session: Session, scope: Scope, p: ReportParams, *, top: int = 50) -> dict:
+def _ctes(session: Session, scope: Scope, p: ReportParams) -> dict:
+    """The CTEs: base (population), pot (potential), meds (medians), seg (segment), rfm."""
     c12_q, src = customer_12m(session, p)
     c12 = c12_q.subquery("c12")
     opp = (select(Opportunity.customer_id,
@@ -76,6 +77,34 @@ def segments(session: Session, scope: Scope, p: ReportParams, *, top: int = 50) 
     seg_expr = case((and_(hc, hp), "grow"), (hc, "maintain"), (hp, "develop"), else_="drop")
     seg = select(pot, seg_expr.label("segment")).select_from(pot).join(meds, literal(True)).cte("seg")
     s = seg.c
+    rb = select(b.id, b.code, b.name, b.last_order_date, b.orders, b.current).where(b.orders > 0).cte("rb")
+    n = func.count().over()
+
+    def score(col):
+        return cast(1 + func.floor(5.0 * (func.rank().over(order_by=col) - 1) / n), Integer)
+    rfm = select(rb.c.id, rb.c.code, rb.c.name, rb.c.last_order_date, rb.c.orders, rb.c.current,
+                 score(rb.c.last_order_date).label("r"), score(rb.c.orders).label("f"),
+                 score(rb.c.current).label("m")).cte("rfm")
+    return {"base": base, "pot": pot, "meds": meds, "seg": seg, "rfm": rfm, "src": src}
+
+
+def customer_scores(session: Session, scope: Scope, p: ReportParams, *, limit: int | None = None) -> list[dict]:
+    """Per customer: current, potential (and its parts), segment, and R/F/M scores
+    (None without orders in the 12 months). Ordered by customer id."""
+    c = _ctes(session, scope, p)
+    s, r = c["seg"].c, c["rfm"].c
+    q = (select(s.id, s.current, s.slope, s.growth, s.opp_weighted, s.headroom, s.potential, s.segment,
+                r.r, r.f, r.m).select_from(c["seg"]).join(c["rfm"], c["rfm"].c.id == s.id, isouter=True)
+         .order_by(s.id))
+    if limit:
+        q = q.limit(limit)
+    return [dict(row._mapping) for row in session.execute(q)]
+
+
+def segments(session: Session, scope: Scope, p: ReportParams, *, top: int = 50) -> dict:
+    c = _ctes(session, scope, p)
+    seg, pot, meds, rfm, src = c["seg"], c["pot"], c["meds"], c["rfm"], c["src"]
+    s = seg.c
     n_all = select(func.count()).select_from(seg).scalar_subquery()
     summary = json_rows(select(func.count().label("n"), func.max(meds.c.mc).label("median_current"),
                                func.max(meds.c.mp).label("median_potential"))
@@ -93,15 +122,6 @@ def segments(session: Session, scope: Scope, p: ReportParams, *, top: int = 50) 
     tops = json_rows(select(s.id, s.code, s.name, s.level, s.industry, s.current, s.growth, s.opp_weighted,
                             s.headroom, s.potential, s.segment)
                      .where(s.segment == "grow").order_by(s.potential.desc(), s.id).limit(top))
-    # RFM
-    rb = select(b.id, b.code, b.name, b.last_order_date, b.orders, b.current).where(b.orders > 0).cte("rb")
-    n = func.count().over()
-
-    def score(col):
-        return (1 + func.floor(5.0 * (func.rank().over(order_by=col) - 1) / n)).label(None)
-    rfm = select(rb.c.id, rb.c.code, rb.c.name, rb.c.last_order_date, rb.c.orders, rb.c.current,
-                 score(rb.c.last_order_date).label("r"), score(rb.c.orders).label("f"),
-                 score(rb.c.current).label("m")).cte("rfm")
     rc = rfm.c
     grid = json_rows(select(rc.r, rc.f, func.count().label("n"), func.avg(rc.current).label("avg_m"))
                      .group_by(rc.r, rc.f))
