@@ -188,3 +188,22 @@ def test_list_filters_and_paging(api):
         assert max(o["id"] for o in nxt["items"]) < min(o["id"] for o in body["items"])
     assert s.get("/api/v1/opportunities?stage=nope").status_code == 422
     assert s.get("/api/v1/opportunities?cursor=!!").status_code == 422
+
+
+def test_web_pages_and_forms(client, web_login, api, db_session):
+    from tests.conftest import csrf_token_from
+    opp = _new(api, assignee_id=_uid(db_session, "account"))
+    web_login("account")
+    assert client.get("/opportunities").status_code == 200
+    html = client.get(f"/opportunities/{opp['id']}").get_data(as_text=True)
+    assert 'id="step-form"' in html and 'id="assign-form"' not in html
+    token = csrf_token_from(html)
+    r = client.post(f"/opportunities/{opp['id']}/steps", data={"csrf_token": token, "step-planned_on": "2026-11-20",
+                                                               "step-action": "Call the buyer"})
+    assert r.status_code == 303
+    r = client.post(f"/opportunities/{opp['id']}/lose", data={"csrf_token": token, "lose-version": "999",
+                                                              "lose-reason": "x"})
+    assert r.status_code == 303
+    html = client.get(f"/opportunities/{opp['id']}").get_data(as_text=True)
+    assert "Call the buyer" in html and "changed this opportunity meanwhile" in html
+    assert client.get("/opportunities/new").status_code == 403
