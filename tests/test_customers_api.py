@@ -178,6 +178,8 @@ def test_duplicate_code_and_bad_json(api):
     ({"limit": 0}, "limit"),
     ({"limit": 1001}, "limit"),
     ({"sort": "distance"}, "sort"),
+    ({"near": "24,60"}, "radius_m"),
+    ({"radius_m": 500}, "radius_m"),
     ({"cursor": "!!!"}, "cursor"),
     ({"frobnicate": 1}, "frobnicate"),
 ])

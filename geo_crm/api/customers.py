@@ -12,12 +12,12 @@ import json
 from typing import Annotated, Literal
 
 from flask import Response, request, stream_with_context
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from geo_crm.api.framework import (ApiError, StrictModel, decode_cursor, geojson_response, if_match_version,
                                    operation, validation_error, with_etag)
 from geo_crm.customers import service as svc
-from geo_crm.customers.filters import CustomerFilter, FilterError, parse_area_geojson, parse_bbox, parse_lonlat
+from geo_crm.customers.filters import MAX_RADIUS_M, CustomerFilter, FilterError, parse_area_geojson, parse_bbox, parse_lonlat
 from geo_crm.customers.schemas import ContactCreate, ContactFields, CustomerCreate, CustomerFields
 from geo_crm.http import Forbidden, current_scope, db, read_db
 
@@ -43,6 +43,18 @@ class ListParams(CustomerFilter):
     offset: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     cursor: Annotated[str, Field(max_length=2000, description="next_cursor of the previous page")] | None = None
     format: Literal["geojson", "csv"] = "geojson"
+
+    radius_m: Annotated[float | None, Field(gt=0, le=MAX_RADIUS_M, validate_default=True,
+                                            description="metres; requires near")] = None
+
+    @field_validator("radius_m")
+    @classmethod
+    def _pair(cls, v, info: ValidationInfo):
+        if "near" not in info.data:  # near itself was invalid: reported there
+            return v
+        if (info.data.get("near") is None) != (v is None):
+            raise ValueError("near and radius_m go together")
+        return v
 
     @field_validator("bbox")
     @classmethod

@@ -107,7 +107,7 @@ OPTIONAL_FIELDS = ("industry", "credit_rating", "employees", "annual_revenue_eur
 def _errors_to_form(form: FlaskForm, err: ValidationError | FilterError) -> list[str]:
     """Attach errors to the fields they name; return messages that name no form field."""
     loose = []
-    items = ([(e.field, e.problem)] if isinstance(err, FilterError) else
+    items = ([(err.field, err.problem)] if isinstance(err, FilterError) else
              [(".".join(str(p) for p in d["loc"]), d["msg"].removeprefix("Value error, "))
               for d in err.errors(include_url=False, include_input=False)])
     for loc, msg in items:
@@ -233,6 +233,10 @@ def _filter_from_args(args) -> tuple[CustomerFilter | None, dict[str, str]]:
         return CustomerFilter.model_validate(raw), errors
     except ValidationError as e:
         for d in e.errors(include_url=False, include_input=False):
+            cause = (d.get("ctx") or {}).get("error")
+            if isinstance(cause, FilterError):  # raised inside the filter's own checks
+                errors[cause.field] = cause.problem
+                continue
             loc = str(d["loc"][0]) if d["loc"] else "filters"
             errors[loc] = d["msg"].removeprefix("Value error, ")
         return None, errors
