@@ -9,7 +9,7 @@ Definitions (as_of = the period's end date):
 * churn rate of a group = customers with a loss confirmed in the period / customers
   of the group that are not prospects (visible, filtered, counted now);
 * revenue at risk: 12-month revenue (365 days to as_of) of customers with an open
-  alert (warning or under_recovery);
+  alert (warning or under_recovery, as the alert stands now) detected by as_of;
 * not ordered for N months: active or dormant customers whose last order (confirmed
   or delivered, up to as_of) is older than as_of − N months; customers that never
   ordered are not listed (they have not lapsed).
@@ -76,7 +76,7 @@ def churn(session: Session, scope: Scope, p: ReportParams, *, inactive_months: i
     c12 = c12_q.cte("c12")
     at_risk = json_rows(select(func.count().label("customers"), func.coalesce(func.sum(c12.c.revenue), 0).label("revenue"))
                         .select_from(alerts).join(c12, c12.c.customer_id == a.customer_id, isouter=True)
-                        .where(a.status.in_(OPEN_ALERT)))
+                        .where(a.status.in_(OPEN_ALERT), a.detected_at < end))
     cutoff = p.as_of - relativedelta(months=inactive_months)
     inactive_q = (select(c.id, c.code, c.name, c.level, c.status, Region.name.label("region"),
                          c12.c.last_order_date, (p.as_of - c12.c.last_order_date).label("days"))
