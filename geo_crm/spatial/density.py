@@ -32,7 +32,7 @@ MAX_HEX_CELLS = 400_000
 
 
 def _compile(session: Session, stmt) -> tuple[str, dict]:
-    c = stmt.compile(dialect=session.get_bind().dialect)
+    c = stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
     return str(c), dict(c.params)
 
 
