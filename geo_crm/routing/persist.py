@@ -52,8 +52,9 @@ def plan_filter(scope: Scope):
         return true()
     if scope.role == "logistics" and scope.branch_id is not None:
         only_mine = DeliveryPlan.params["branch_ids"] == func.jsonb_build_array(scope.branch_id)
-        hidden = exists().where(RouteStop.plan_id == DeliveryPlan.id,
-                                not_(scope.customer_filter(RouteStop.customer_id)))
+        hidden = (select(RouteStop.id).join(Customer, Customer.id == RouteStop.customer_id)
+                  .where(RouteStop.plan_id == DeliveryPlan.id, not_(scope.customer_filter()))
+                  .correlate(DeliveryPlan).exists())
         return and_(only_mine, not_(hidden))
     return func.false()
 

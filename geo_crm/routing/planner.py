@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from geo_crm.customers.filters import CustomerFilter, FilterError, apply as apply_filter
 from geo_crm.models import Branch, Customer, Order, Vehicle
@@ -264,9 +265,9 @@ def _load_vehicles(session, req: PlanRequest, depots: list[DepotInfo]) -> list[V
                         int(v.max_duration_min) * 60, float(v.speed_kmh)) for v in vs]
 
 
-def _customer_cols():
-    return (Customer.id, Customer.name, Customer.address, Customer.city, Customer.phone,
-            Customer.delivery_notes, Customer.delivery_start, Customer.delivery_end, Customer.service_min)
+def _customer_cols(C=Customer):
+    return (C.id, C.name, C.address, C.city, C.phone, C.delivery_notes, C.delivery_start, C.delivery_end,
+            C.service_min)
 
 
 def _stop_from(row, *, order_id=None, demand=0, lon=None, lat=None, notes_extra="") -> StopInfo:
@@ -286,15 +287,17 @@ def _stop_from(row, *, order_id=None, demand=0, lon=None, lat=None, notes_extra=
 
 
 def _order_stops(session, scope: Scope, req: PlanRequest, depots) -> list[StopInfo]:
-    geom = func.coalesce(Order.delivery_geom, Customer.geom)
-    q = (select(*_customer_cols(), Order.id, Order.total_load, Order.notes, func.ST_X(geom), func.ST_Y(geom))
-         .join(Customer, Customer.id == Order.customer_id)
+    # an alias, so that the Scope's EXISTS predicates over Customer stay uncorrelated
+    C = aliased(Customer)
+    geom = func.coalesce(Order.delivery_geom, C.geom)
+    q = (select(*_customer_cols(C), Order.id, Order.total_load, Order.notes, func.ST_X(geom), func.ST_Y(geom))
+         .select_from(Order).join(C, C.id == Order.customer_id)
          .where(Order.delivery_date == req.plan_date, Order.status == "confirmed",
-                Customer.service_branch_id.in_([d.branch_id for d in depots]),
-                scope.order_filter(), scope.customer_filter())
+                C.service_branch_id.in_([d.branch_id for d in depots]),
+                scope.order_filter(), scope.customer_filter(C.id))
          .order_by(Order.id))
     if req.customer_ids:
-        q = q.where(Customer.id.in_(req.customer_ids))
+        q = q.where(C.id.in_(req.customer_ids))
     return [_stop_from(r, order_id=r[9], demand=r[10], notes_extra=r[11] or "", lon=r[12], lat=r[13])
             for r in session.execute(q)]
 
