@@ -31,6 +31,11 @@ from geo_crm.models.enums import (CREDIT_RATINGS, CUSTOMER_KINDS, CUSTOMER_LEVEL
 bp = Blueprint("customers", __name__)
 
 PAGE_SIZES = (25, 50, 100, 250)
+# A re-rendered form (with the user's input and the messages) is a normal page for the
+# browser: 200, so that browsers and their consoles do not treat it as a failed load.
+# The JSON API answers 422 / 409 / 412 for the same situations.
+FORM_INVALID = 200
+FORM_CONFLICT = 200
 LIST_COLUMNS = [("code", _l("Code"), "code"), ("name", _l("Name"), "name"), ("level", _l("Level"), "level"),
                 ("status", _l("Status"), None), ("industry", _l("Industry"), None), ("city", _l("City"), None),
                 ("phone", _l("Phone"), None), ("created_at", _l("Created"), "created_at")]
@@ -422,7 +427,7 @@ def create():
         s.commit()
     except (ValidationError, FilterError) as e:
         s.rollback()
-        return _render_form(form, None, loose=_errors_to_form(form, e), status=422)
+        return _render_form(form, None, loose=_errors_to_form(form, e), status=FORM_INVALID)
     flash(_("Customer %(name)s created.", name=c.name), "success")
     return redirect(url_for("customers.detail", customer_id=c.id))
 
@@ -465,13 +470,13 @@ def edit(customer_id: int):
         s.commit()
     except (ValidationError, FilterError) as e:
         s.rollback()
-        return _render_form(form, c, loose=_errors_to_form(form, e), status=422)
+        return _render_form(form, c, loose=_errors_to_form(form, e), status=FORM_INVALID)
     except Conflict:
         s.rollback()
         current = svc.get_customer(s, scope, customer_id)
         diff = _diff(current, data)
         form.version.data = str(current.version)  # saving again now overwrites, knowingly
-        return _render_form(form, current, conflict={"version": current.version, "diff": diff}, status=409)
+        return _render_form(form, current, conflict={"version": current.version, "diff": diff}, status=FORM_CONFLICT)
     flash(_("Saved."), "success")
     return redirect(url_for("customers.detail", customer_id=c.id))
 
@@ -524,7 +529,7 @@ def contact_create(customer_id: int):
         s.commit()
     except (ValidationError, FilterError) as e:
         s.rollback()
-        return _contact_page(form, c, loose=_errors_to_form(form, e), status=422)
+        return _contact_page(form, c, loose=_errors_to_form(form, e), status=FORM_INVALID)
     flash(_("Contact added."), "success")
     return redirect(url_for("customers.detail", customer_id=c.id) + "#contacts")
 
@@ -550,13 +555,13 @@ def contact_edit(contact_id: int):
         s.commit()
     except (ValidationError, FilterError) as e:
         s.rollback()
-        return _contact_page(form, c, k, loose=_errors_to_form(form, e), status=422)
+        return _contact_page(form, c, k, loose=_errors_to_form(form, e), status=FORM_INVALID)
     except (Conflict, ValueError):
         s.rollback()
         k = svc.get_contact(s, scope, contact_id)
         form.version.data = str(k.version)
         return _contact_page(form, c, k, loose=[_("Someone else changed this contact meanwhile. Your input is kept "
-                                                  "below; save again to overwrite their change.")], status=409)
+                                                  "below; save again to overwrite their change.")], status=FORM_CONFLICT)
     flash(_("Contact saved."), "success")
     return redirect(url_for("customers.detail", customer_id=c.id) + "#contacts")
 
