@@ -19,6 +19,12 @@ FEATURE_COMMANDS: list[str] = [
     "geo_crm.analytics.cli:reports",
     "geo_crm.routing.cli:routes",
     "geo_crm.routing.cli:roads",
+    "geo_crm.imports.cli:import_cmd",
+    "geo_crm.imports.cli:geocode_cmd",
+    "geo_crm.imports.cli:places",
+    "geo_crm.imports.cli:export_cmd",
+    "geo_crm.backup:backup_cmd",
+    "geo_crm.backup:restore_cmd",
 ]
 
 
