@@ -7,10 +7,10 @@ from datetime import date
 from typing import Annotated, Literal
 
 from flask import Response, current_app, request
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from geo_crm.api.framework import ApiError, StrictModel, geojson_response, operation, validation_error
-from geo_crm.customers.filters import CustomerFilter, FilterError, parse_lonlat
+from geo_crm.customers.filters import CustomerFilter, FilterError, parse_area_geojson, parse_bbox
 from geo_crm.http import current_scope, read_db
 from geo_crm.spatial import density as dens
 from geo_crm.spatial import patterns, queries
@@ -27,9 +27,15 @@ def aggregate_cache() -> TTLCache:
     return ext["geo_crm.spatial_cache"]
 
 
-def filter_of(params: CustomerFilter) -> CustomerFilter:
-    return CustomerFilter.model_validate(params.model_dump(include=set(CustomerFilter.model_fields),
-                                                          exclude_none=True))
+def filter_of(params: CustomerFilter, drop: frozenset[str] = frozenset()) -> CustomerFilter:
+    """The plain CustomerFilter inside a query model (re-validated: 422 on bad values)."""
+    try:
+        return CustomerFilter.model_validate(params.model_dump(
+            include=set(CustomerFilter.model_fields) - drop, exclude_none=True))
+    except ValidationError as e:
+        raise ApiError(422, "validation", "invalid filters",
+                       [{"field": ".".join(map(str, d["loc"])) or "filter", "problem": d["msg"]}
+                        for d in e.errors(include_url=False, include_input=False)])
 
 
 def run(fn, *a, **kw):
@@ -39,12 +45,12 @@ def run(fn, *a, **kw):
         raise validation_error(e.field, e.problem)
 
 
-def cached_body(key: tuple, compute, mimetype: str) -> Response:
+def cached_body(key: tuple, compute, mimetype: str, use_cache: bool = True) -> Response:
     """Serve bytes from the aggregate cache with an ETag; 304 on If-None-Match. Private
     caching unless the caller's scope sees everything (then shared caches may keep it)."""
     scope = current_scope()
     cache = aggregate_cache()
-    body = cache.get_or_compute(key, compute)
+    body = cache.get_or_compute(key, compute) if use_cache else compute()
     tag = etag_of(body)
     cc = f"{'public' if scope.cache_key == 'all' else 'private'}, max-age={CACHE_MAX_AGE_S}"
     if request.if_none_match.contains(tag.strip('"')):
@@ -124,6 +130,10 @@ class RadiusParams(CustomerFilter):
             raise ValueError("radius_m is required")
         if self.near:
             raise ValueError("use lon/lat, customer_id or branch_id instead of near")
+        if self.bbox:
+            parse_bbox(self.bbox)
+        if self.within:
+            parse_area_geojson(self.within)
         return self
 
 
@@ -140,8 +150,7 @@ def within_radius(query: RadiusParams):
         lon, lat = run(queries.branch_lonlat, s, scope, query.center_branch_id)
     else:
         lon, lat = query.lon, query.lat
-    f = CustomerFilter.model_validate(query.model_dump(
-        include=set(CustomerFilter.model_fields) - {"radius_m", "near"}, exclude_none=True))
+    f = filter_of(query, frozenset({"radius_m", "near"}))
     res = run(queries.customers_within_radius, s, scope, lon, lat, query.radius_m, f, query.limit, query.offset)
     return geojson_response({
         "type": "FeatureCollection", "center": {"lon": lon, "lat": lat}, "radius_m": query.radius_m,
@@ -174,6 +183,9 @@ def density(query: DensityParams):
     def compute():
         fc = run(dens.density, read_db(), scope, query.by, f, query.hex_size_m, as_of, query.simplify)
         return json.dumps(fc, separators=(",", ":")).encode()
+    if query.by != "hex":
+        # region/territory figures come from B-tree lookups (fast): always fresh, ETag only
+        return cached_body(key, compute, "application/geo+json", use_cache=False)
     return cached_body(key, compute, "application/geo+json")
 
 

@@ -144,9 +144,12 @@ def far_customers(session: Session, scope: Scope, f: CustomerFilter | None = Non
         sites.append("SELECT geom FROM partner")
     vsql, vparams = _rename(*_visible_sql(session, scope, f, Customer.id, Customer.code, Customer.name,
                                           Customer.geom), "v_")
+    # exact nearest site per customer: planar KNN (GiST) gives an upper bound D on the
+    # spheroidal distance; the minimum over sites within D is the true nearest
     knn = " UNION ALL ".join(
-        f"(SELECT ST_Distance(s.geom::geography, v.geom::geography) AS d FROM ({q}) s "
-        f"ORDER BY s.geom <-> v.geom LIMIT 3)" for q in sites)
+        f"(SELECT min(ST_Distance(s.geom::geography, v.geom::geography)) AS d FROM ({q}) s "
+        f"WHERE ST_DWithin(s.geom::geography, v.geom::geography, 1 + (SELECT ST_Distance(s2.geom::geography, "
+        f"v.geom::geography) FROM ({q}) s2 ORDER BY s2.geom <-> v.geom LIMIT 1)))" for q in sites)
     sql = f"""
     WITH far AS MATERIALIZED (
       SELECT v.id, v.code, v.name, ST_X(v.geom) AS lon, ST_Y(v.geom) AS lat,

@@ -22,7 +22,6 @@ from geo_crm.models import Branch, Customer, CustomerTerritory, Partner, Region,
 from geo_crm.security.scope import Scope
 
 MAX_NEAREST = 100
-KNN_OVERFETCH = 4   # candidates fetched by planar KNN before the spheroidal re-sort
 
 SITE_KINDS = {"branch": (Branch, "branch.read"), "partner": (Partner, "partner.read")}
 
@@ -61,9 +60,8 @@ def branch_lonlat(session: Session, scope: Scope, branch_id: int) -> tuple[float
 
 def nearest(session: Session, scope: Scope, kind: str, lon: float, lat: float, n: int = 5,
             max_distance_m: float | None = None) -> list[dict]:
-    """The n nearest branches or partners to (lon, lat), nearest first, `distance_m` on
-    the spheroid. KNN (`<->`, planar degrees) picks candidates on the GiST index; a few
-    extra candidates are re-ranked by true distance so the order is the spheroidal one."""
+    """The n nearest branches or partners to (lon, lat), nearest first, `distance_m` in
+    metres on the spheroid (exact ranking; KNN on the GiST index bounds the search)."""
     if kind not in SITE_KINDS:
         raise FilterError("kind", "must be 'branch' or 'partner'")
     model, perm = SITE_KINDS[kind]
@@ -72,16 +70,25 @@ def nearest(session: Session, scope: Scope, kind: str, lon: float, lat: float, n
     check_lonlat(lon, lat, "lon,lat")
     n = max(1, min(int(n), MAX_NEAREST))
     p = _point(lon, lat)
-    cand = (select(model.id, model.code, model.name, model.city,
-                   func.ST_X(model.geom).label("lon"), func.ST_Y(model.geom).label("lat"),
-                   distance_m(model.geom, lon, lat).label("distance_m"))
-            .order_by(model.geom.op("<->")(p)).limit(n * KNN_OVERFETCH)).subquery()
-    stmt = select(cand).order_by(cand.c.distance_m, cand.c.id).limit(n)
+    # 1) planar KNN on the GiST index gives n candidates; their largest true distance D
+    #    bounds the n-th nearest on the spheroid; 2) every site within D (index box +
+    #    ST_DWithin) re-ranked by true distance: exact, whatever the latitude.
+    knn = (select(distance_m(model.geom, lon, lat).label("d"))
+           .order_by(model.geom.op("<->")(p)).limit(n)).subquery()
+    bound = session.execute(select(func.max(knn.c.d))).scalar()
+    if bound is None:
+        return []
+    d = distance_m(model.geom, lon, lat).label("distance_m")
+    stmt = (select(model.id, model.code, model.name, model.city, func.ST_X(model.geom).label("lon"),
+                   func.ST_Y(model.geom).label("lat"), d)
+            .where(within_radius(model.geom, lon, lat, float(bound) + 1.0))
+            .order_by(d, model.id).limit(n))
+    out = [{"kind": kind, "id": r.id, "code": r.code, "name": r.name, "city": r.city,
+            "lon": r.lon, "lat": r.lat, "distance_m": round(float(r.distance_m), 1)}
+           for r in session.execute(stmt)]
     if max_distance_m is not None:
-        stmt = stmt.where(cand.c.distance_m <= max_distance_m)
-    return [{"kind": kind, "id": r.id, "code": r.code, "name": r.name, "city": r.city,
-             "lon": r.lon, "lat": r.lat, "distance_m": round(float(r.distance_m), 1)}
-            for r in session.execute(stmt)]
+        out = [o for o in out if o["distance_m"] <= max_distance_m]
+    return out
 
 
 def customer_areas(session: Session, scope: Scope, customer_id: int) -> dict:

@@ -1,5 +1,5 @@
-"""Branch service areas: nearest-branch Voronoi cells clipped to the country (the union
-of regions), or a drawn polygon. Saving a branch's service area makes the DB triggers
+"""Branch service areas: nearest-branch Voronoi cells (computed in EPSG:3067 metres, so
+"nearest" is metric, not in degrees) clipped to the country (the union of regions), or a drawn polygon. Saving a branch's service area makes the DB triggers
 reassign its customers (`customer.service_branch_id`) in the same transaction."""
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from geo_crm.security.scope import Scope
 from geo_crm.territories.geometry import ewkt, to_multipolygon
 
 VORONOI_SQL = """
-WITH country AS (SELECT ST_Union(geom) AS g FROM region),
-cells AS (SELECT (ST_Dump(ST_VoronoiPolygons(ST_Collect(geom), 0.0,
-                 ST_Expand((SELECT g FROM country), 1.0)))).geom AS cell FROM branch)
-UPDATE branch b SET service_area = ST_Multi(ST_CollectionExtract(ST_Intersection(cells.cell, country.g), 3)),
+WITH country AS (SELECT ST_Transform(ST_Union(geom), 3067) AS g FROM region),
+cells AS (SELECT (ST_Dump(ST_VoronoiPolygons(ST_Collect(ST_Transform(geom, 3067)), 0.0,
+                 ST_Expand((SELECT g FROM country), 100000)))).geom AS cell FROM branch)
+UPDATE branch b SET service_area = ST_Multi(ST_CollectionExtract(
+                      ST_Transform(ST_Intersection(cells.cell, country.g), 4326), 3)),
                     service_area_kind = 'voronoi', version = b.version + 1
   FROM cells, country
- WHERE ST_Intersects(cells.cell, b.geom)
+ WHERE ST_Intersects(cells.cell, ST_Transform(b.geom, 3067))
 """
 
 

@@ -62,6 +62,8 @@ def _density(s, scope, by, f, hex_size_m=10_000):
     """Density FeatureCollection through the app's aggregate cache (shared with the API)."""
     from geo_crm.api.spatial import aggregate_cache
     from geo_crm.spatial.cache import filter_key
+    if by != "hex":
+        return dens.density(s, scope, by, f, hex_size_m=hex_size_m)
     key = ("density-fc", scope.cache_key, scope.role, filter_key(f), by, hex_size_m)
     return aggregate_cache().get_or_compute(key, lambda: dens.density(s, scope, by, f, hex_size_m=hex_size_m))
 

@@ -1,0 +1,226 @@
+"""Density statistics and spatial patterns against independent ground truth: Shapely/
+pyproj on the same rows, PostGIS ST_HexagonGrid for the hex cells, a NumPy Gi*."""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+from pyproj import Geod, Transformer
+from shapely import wkb
+from shapely.geometry import Point, shape
+from shapely.strtree import STRtree
+from sqlalchemy import text
+
+from tests.conftest import AS_OF
+from tests.test_spatial import rows, territory_ids, visible_ids
+
+GEOD = Geod(ellps="WGS84")
+TO_3067 = Transformer.from_crs(4326, 3067, always_xy=True)
+
+
+def fc(api, user, query):
+    r = api(user).get("/api/v1/stats/density?" + query)
+    assert r.status_code == 200, r.get_json()
+    assert r.mimetype == "application/geo+json"
+    return r.get_json()
+
+
+def test_density_by_region_matches_ground_truth(api, connection):
+    body = fc(api, "admin", f"by=region&as_of={AS_OF}")
+    regions = {r["id"]: r for r in rows(connection, "SELECT id, name, ST_AsBinary(geom) AS g FROM region")}
+    cust = rows(connection, "SELECT id, region_id FROM customer WHERE geom IS NOT NULL")
+    count = Counter(c["region_id"] for c in cust)
+    places = rows(connection, "SELECT region_id, population FROM place")
+    pop = Counter()
+    for p in places:
+        pop[p["region_id"]] += p["population"]
+    since = AS_OF - timedelta(days=365)
+    rev = Counter()
+    for o in rows(connection, "SELECT c.region_id, o.total_amount FROM sales_order o JOIN customer c ON c.id = o.customer_id "
+                              "WHERE o.status <> 'cancelled' AND o.order_date > :s AND o.order_date <= :a "
+                              "AND c.geom IS NOT NULL", s=since, a=AS_OF):
+        rev[o["region_id"]] += float(o["total_amount"])
+    assert {f["id"] for f in body["features"]} == set(regions)
+    for f in body["features"]:
+        p, rid = f["properties"], f["id"]
+        area = abs(GEOD.geometry_area_perimeter(wkb.loads(bytes(regions[rid]["g"])))[0]) / 1e6
+        assert p["count"] == count[rid]
+        assert p["area_km2"] == pytest.approx(area, rel=1e-3)
+        assert p["per_km2"] == pytest.approx(count[rid] / area, rel=1e-3)
+        assert p["population"] == pop[rid]
+        assert p["revenue"] == pytest.approx(rev[rid], abs=0.01)
+        if pop[rid]:
+            assert p["per_10k_inhabitants"] == pytest.approx(count[rid] * 1e4 / pop[rid], rel=1e-3)
+    assert body["properties"]["total_count"] == sum(count[r] for r in regions)
+
+
+def test_density_by_region_uses_places_inside_the_region(api, connection):
+    """place.region_id agrees with Shapely containment of the place points (coastal places
+    just outside the generalised polygons are given their nearest region by the loader)."""
+    regions = [(r["id"], wkb.loads(bytes(r["g"]))) for r in rows(connection, "SELECT id, ST_AsBinary(geom) AS g FROM region")]
+    tree = STRtree([g for _, g in regions])
+    wrong = outside = 0
+    for p in rows(connection, "SELECT region_id, ST_X(geom) AS x, ST_Y(geom) AS y FROM place"):
+        hits = sorted(regions[i][0] for i in tree.query(Point(p["x"], p["y"]), predicate="intersects"))
+        if hits:
+            wrong += hits[0] != p["region_id"]
+        else:
+            outside += 1
+            assert p["region_id"] is not None
+    assert wrong == 0 and outside < 50
+
+
+def test_density_regional_manager_sees_only_their_territory(api, connection):
+    vis = visible_ids(connection, "regional")
+    body = fc(api, "regional", "by=region")
+    regions = Counter(r["region_id"] for r in rows(connection, "SELECT region_id FROM customer WHERE id = ANY(:v) "
+                                                               "AND geom IS NOT NULL", v=list(vis)))
+    assert {f["id"]: f["properties"]["count"] for f in body["features"] if f["properties"]["count"]} == \
+        {k: v for k, v in regions.items() if k is not None}
+    terr = fc(api, "regional", "by=territory")
+    assert {f["id"] for f in terr["features"]} == set(territory_ids(connection, "regional"))
+    hexes = fc(api, "regional", "by=hex&hex_size_m=20000")
+    assert hexes["properties"]["total_count"] == len(vis)
+
+
+def test_density_by_territory_counts_and_population(api, connection):
+    body = fc(api, "admin", "by=territory")
+    ts = rows(connection, "SELECT id, ST_AsBinary(geom) AS g FROM territory")
+    cust = [(c["id"], Point(c["x"], c["y"])) for c in rows(connection, "SELECT id, ST_X(geom) AS x, ST_Y(geom) AS y "
+                                                                        "FROM customer WHERE geom IS NOT NULL")]
+    places = [(p["population"], Point(p["x"], p["y"])) for p in rows(connection, "SELECT population, ST_X(geom) AS x, "
+                                                                                  "ST_Y(geom) AS y FROM place")]
+    got = {f["id"]: f["properties"] for f in body["features"]}
+    for t in ts:
+        g = wkb.loads(bytes(t["g"]))
+        assert got[t["id"]]["count"] == sum(1 for _, p in cust if g.covers(p))
+        assert got[t["id"]]["population"] == sum(pop for pop, p in places if g.covers(p))
+
+
+def test_hex_cells_match_st_hexagongrid_and_shapely(api, connection):
+    size = 25_000
+    body = fc(api, "admin", f"by=hex&hex_size_m={size}")
+    got = {(f["properties"]["i"], f["properties"]["j"]): f["properties"]["count"] for f in body["features"]}
+    grid = rows(connection, """
+        WITH e AS (SELECT ST_SetSRID(ST_Extent(ST_Transform(geom, 3067)), 3067) AS e FROM customer WHERE geom IS NOT NULL)
+        SELECT h.i, h.j, ST_AsBinary(h.geom) AS g FROM e, ST_HexagonGrid(:s, e.e) h""", s=size)
+    polys = [wkb.loads(bytes(r["g"])) for r in grid]
+    tree = STRtree(polys)
+    truth = Counter()
+    for c in rows(connection, "SELECT ST_X(geom) AS x, ST_Y(geom) AS y FROM customer WHERE geom IS NOT NULL"):
+        pt = Point(*TO_3067.transform(c["x"], c["y"]))
+        hits = tree.query(pt, predicate="intersects")
+        assert len(hits) >= 1
+        k = int(hits[0])
+        truth[(grid[k]["i"], grid[k]["j"])] += 1
+    assert got == dict(truth)
+    assert all(v > 0 for v in got.values())          # only non-empty cells
+    one = body["features"][0]
+    cell = shape(one["geometry"])
+    area = abs(GEOD.geometry_area_perimeter(cell)[0]) / 1e6
+    assert one["properties"]["area_km2"] == pytest.approx(area, rel=2e-3)
+    assert area == pytest.approx(3 * np.sqrt(3) / 2 * size ** 2 / 1e6, rel=0.01)
+
+
+def test_density_filters_antimeridian_bbox_and_empty(api, connection):
+    everything = fc(api, "admin", "by=region")["properties"]["total_count"]
+    # a box from 20°E across the antimeridian to 170°W contains all of Finland
+    assert fc(api, "admin", "by=region&bbox=20,55,-170,71")["properties"]["total_count"] == everything
+    # a box around the antimeridian only contains nothing
+    empty = fc(api, "admin", "by=hex&bbox=170,55,-170,71")
+    assert empty["features"] == [] and empty["properties"]["total_count"] == 0
+    key = fc(api, "admin", "by=region&level=key")
+    n_key = rows(connection, "SELECT count(*) AS n FROM customer WHERE level = 'key' AND region_id IS NOT NULL")[0]["n"]
+    assert key["properties"]["total_count"] == n_key
+    none = fc(api, "admin", "by=region&q=zzzz-no-such-customer")
+    assert all(f["properties"]["count"] == 0 for f in none["features"])
+
+
+def test_density_cache_etag_and_cache_control(api):
+    a = api("admin").get("/api/v1/stats/density?by=hex&hex_size_m=20000")
+    assert a.headers["ETag"] and a.headers["Cache-Control"].startswith("public")
+    b = api("admin").get("/api/v1/stats/density?by=hex&hex_size_m=20000", headers={"If-None-Match": a.headers["ETag"]})
+    assert b.status_code == 304
+    r = api("regional").get("/api/v1/stats/density?by=hex&hex_size_m=20000")
+    assert r.headers["Cache-Control"].startswith("private") and r.headers["ETag"] != a.headers["ETag"]
+
+
+@pytest.mark.parametrize("query", ["by=planet", "by=hex&hex_size_m=10", "level=gold", "bbox=1,2,3", "near=25,60"])
+def test_density_bad_input(api, query):
+    assert api("admin").get("/api/v1/stats/density?" + query).status_code == 422
+
+
+def test_density_forbidden_for_customer_role(api):
+    assert api("customer").get("/api/v1/stats/density").status_code == 403
+
+
+def test_hot_spots_match_numpy_gi_star(api, connection):
+    size = 20_000
+    r = api("admin").get(f"/api/v1/stats/hotspots?hex_size_m={size}")
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert any(f["properties"]["class"].startswith("hot") for f in body["features"])
+    # independent Gi*: recompute on the study area cells the endpoint used
+    from geo_crm.spatial.hexgrid import SQRT3
+    from geo_crm.spatial.patterns import hot_spots
+    from geo_crm.security.scope import Scope
+    from sqlalchemy.orm import Session
+    s = Session(bind=connection)
+    cells = rows(connection, """
+        WITH e AS (SELECT ST_SetSRID(ST_Extent(ST_Transform(geom, 3067)), 3067) AS e FROM customer WHERE geom IS NOT NULL)
+        SELECT h.i, h.j, ST_X(ST_Centroid(h.geom)) AS x, ST_Y(ST_Centroid(h.geom)) AS y, ST_AsBinary(h.geom) AS g
+          FROM e, ST_HexagonGrid(:s, e.e) h
+         WHERE EXISTS (SELECT 1 FROM region_part rp WHERE ST_Intersects(rp.geom, ST_Transform(h.geom, 4326)))
+            OR EXISTS (SELECT 1 FROM customer c WHERE c.geom IS NOT NULL AND ST_Intersects(ST_Transform(c.geom, 3067), h.geom))
+        """, s=size)
+    tree = STRtree([wkb.loads(bytes(c["g"])) for c in cells])
+    y = np.zeros(len(cells))
+    for c in rows(connection, "SELECT ST_X(geom) AS x, ST_Y(geom) AS y FROM customer WHERE geom IS NOT NULL"):
+        hits = tree.query(Point(*TO_3067.transform(c["x"], c["y"])), predicate="intersects")
+        y[int(hits[0])] += 1
+    xy = np.array([[c["x"], c["y"]] for c in cells])
+    n = len(y)
+    d = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
+    w = (d <= SQRT3 * size * 1.01).astype(float)          # binary contiguity incl. self (Gi*)
+    xbar, s_ = y.mean(), np.sqrt((y ** 2).mean() - y.mean() ** 2)
+    wsum = w.sum(1)
+    z = (w @ y - xbar * wsum) / (s_ * np.sqrt((n * (w ** 2).sum(1) - wsum ** 2) / (n - 1)))
+    truth = {(cells[k]["i"], cells[k]["j"]): z[k] for k in range(n)}
+    for f in body["features"]:
+        i, j = map(int, f["properties"]["id"].split(":"))
+        assert f["properties"]["z"] == pytest.approx(truth[(i, j)], abs=1e-3)
+    s.close()
+
+
+def test_underserved_far_customers_and_branch_table(api, connection):
+    u = api("admin").get("/api/v1/stats/underserved?by=hex&hex_size_m=20000&min_population=500").get_json()
+    thr = u["properties"]["threshold_per_10k"]
+    assert u["features"] and all((f["properties"]["per_10k_inhabitants"] or 0) < thr for f in u["features"])
+    assert all(f["properties"]["population"] >= 500 for f in u["features"])
+    far = api("admin").get("/api/v1/stats/far-customers?min_km=60&limit=1000").get_json()
+    sites = rows(connection, "SELECT ST_X(geom) AS x, ST_Y(geom) AS y FROM branch UNION ALL "
+                             "SELECT ST_X(geom), ST_Y(geom) FROM partner")
+    truth = {}
+    for c in rows(connection, "SELECT id, ST_X(geom) AS x, ST_Y(geom) AS y FROM customer WHERE geom IS NOT NULL"):
+        dmin = min(GEOD.inv(c["x"], c["y"], s["x"], s["y"])[2] for s in sites) / 1000
+        if dmin > 60:
+            truth[c["id"]] = dmin
+    assert far["total"] == len(truth)
+    for it in far["items"]:
+        assert it["nearest_site_km"] == pytest.approx(truth[it["id"]], abs=0.01)
+    table = api("admin").get("/api/v1/stats/branch-distances").get_json()["items"]
+    b = max(table, key=lambda x: x["count"])
+    br = rows(connection, "SELECT ST_X(geom) AS x, ST_Y(geom) AS y FROM branch WHERE id = :i", i=b["branch_id"])[0]
+    ds = np.array([GEOD.inv(br["x"], br["y"], c["x"], c["y"])[2] / 1000 for c in rows(
+        connection, "SELECT ST_X(geom) AS x, ST_Y(geom) AS y FROM customer WHERE service_branch_id = :i", i=b["branch_id"])])
+    assert b["count"] == len(ds)
+    assert b["median_km"] == pytest.approx(np.median(ds), abs=0.01)
+    assert b["p90_km"] == pytest.approx(np.percentile(ds, 90), abs=0.01)
+    assert b["max_km"] == pytest.approx(ds.max(), abs=0.01)
+    # regional: only their customers
+    vis = visible_ids(connection, "regional")
+    t2 = api("regional").get("/api/v1/stats/branch-distances").get_json()["items"]
+    assert sum(x["count"] for x in t2) == rows(connection, "SELECT count(*) AS n FROM customer WHERE id = ANY(:v) AND "
+                                                           "service_branch_id IS NOT NULL", v=list(vis))[0]["n"]

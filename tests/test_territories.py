@@ -1,0 +1,230 @@
+"""Territory planning: CRUD with overlap refusal, membership recomputed by the DB,
+build from regions, split, merge, overlap/gap and balance reports against Shapely/pyproj,
+suggested alignment and its one-transaction acceptance, service areas, permissions."""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import numpy as np
+import pytest
+import shapely
+from pyproj import Geod, Transformer
+from shapely import wkb
+from shapely.geometry import Point, box, mapping, shape
+from sqlalchemy import text
+
+from tests.conftest import AS_OF
+from tests.test_spatial import rows, territory_ids, visible_ids
+
+GEOD = Geod(ellps="WGS84")
+TO_3067 = Transformer.from_crs(4326, 3067, always_xy=True)
+# a box in the sea off Åland-Turku archipelago edge (no territory assumptions: we check overlaps live)
+FAR_NORTH = box(27.0, 69.0, 27.5, 69.3)
+
+
+def km2(g) -> float:
+    return abs(GEOD.geometry_area_perimeter(g)[0]) / 1e6
+
+
+def members(conn, tid):
+    return {r["customer_id"] for r in rows(conn, "SELECT customer_id FROM customer_territory WHERE territory_id = :t", t=tid)}
+
+
+def inside(conn, g):
+    return {r["id"] for r in rows(conn, "SELECT id, ST_X(geom) AS x, ST_Y(geom) AS y FROM customer WHERE geom IS NOT NULL")
+            if g.covers(Point(r["x"], r["y"]))}
+
+
+def test_create_refuses_overlap_then_allows_with_flag(api, connection):
+    r = api("admin").post("/api/v1/territories", json={"name": "North test", "geometry": mapping(FAR_NORTH)})
+    assert r.status_code == 409, r.get_json()
+    err = r.get_json()["error"]
+    assert err["code"] == "overlap" and err["fields"]
+    truth = {t["id"]: km2(wkb.loads(bytes(t["g"])).intersection(FAR_NORTH))
+             for t in rows(connection, "SELECT id, ST_AsBinary(geom) AS g FROM territory")}
+    for f in err["fields"]:
+        assert f["overlap_km2"] == pytest.approx(truth[f["territory_id"]], rel=1e-3)
+    r = api("admin").post("/api/v1/territories", json={"name": "North test", "geometry": mapping(FAR_NORTH),
+                                                       "allow_overlap": True, "color": "#123456"})
+    assert r.status_code == 201, r.get_json()
+    t = r.get_json()
+    assert t["properties"]["area_km2"] == pytest.approx(km2(FAR_NORTH), rel=1e-3)
+    assert members(connection, t["id"]) == inside(connection, FAR_NORTH)
+    assert r.headers["ETag"] == '"1"'
+    hist = rows(connection, "SELECT action FROM territory_history WHERE territory_id = :t", t=t["id"])
+    assert [h["action"] for h in hist] == ["create"]
+    audit = rows(connection, "SELECT action FROM audit_log WHERE entity = 'territory' AND entity_id = :i", i=str(t["id"]))
+    assert audit and audit[0]["action"] == "insert"
+
+
+def test_update_redraw_recomputes_membership_and_versions(api, connection):
+    tid = rows(connection, "SELECT id FROM territory ORDER BY id LIMIT 1")[0]["id"]
+    g = box(24.5, 60.0, 25.2, 60.4)
+    stale = api("admin").patch(f"/api/v1/territories/{tid}", json={"geometry": mapping(g), "allow_overlap": True},
+                               headers={"If-Match": '"99"'})
+    assert stale.status_code == 412
+    r = api("admin").patch(f"/api/v1/territories/{tid}", json={"geometry": mapping(g), "allow_overlap": True},
+                           headers={"If-Match": '"1"'})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["properties"]["version"] == 2
+    assert members(connection, tid) == inside(connection, g)
+
+
+@pytest.mark.parametrize("geometry", [
+    {"type": "Point", "coordinates": [25, 60]},
+    {"type": "Polygon", "coordinates": [[[25, 60], [26, 61], [26, 60], [25, 61], [25, 60]]]},   # bow-tie
+    {"type": "Polygon", "coordinates": [[[25, 60], [200, 61], [26, 60], [25, 60]]]},
+    "nonsense"])
+def test_invalid_geometry_is_422(api, geometry):
+    r = api("admin").post("/api/v1/territories", json={"name": "Bad", "geometry": geometry, "allow_overlap": True})
+    assert r.status_code == 422, r.get_json()
+
+
+def test_from_regions_split_and_merge(api, connection):
+    regs = rows(connection, "SELECT id, ST_AsBinary(geom) AS g FROM region ORDER BY id LIMIT 2")
+    union = shapely.union_all([wkb.loads(bytes(r["g"])) for r in regs])
+    r = api("admin").post("/api/v1/territories/from-regions",
+                          json={"name": "Two regions", "region_ids": [r["id"] for r in regs], "allow_overlap": True})
+    assert r.status_code == 201, r.get_json()
+    t = r.get_json()
+    assert t["properties"]["source"] == "regions"
+    assert t["properties"]["area_km2"] == pytest.approx(km2(union), rel=1e-3)
+    assert api("admin").post("/api/v1/territories/from-regions", json={"name": "x", "region_ids": [99999]}).status_code == 422
+    # split along the union's centroid meridian
+    c = union.centroid
+    line = {"type": "LineString", "coordinates": [[c.x, union.bounds[1] - 1], [c.x, union.bounds[3] + 1]]}
+    r = api("admin").post(f"/api/v1/territories/{t['id']}/split", json={"line": line, "names": ["Part W", "Part E"]})
+    assert r.status_code == 200, r.get_json()
+    a, b = r.get_json()["features"]
+    assert a["id"] == t["id"] and {a["properties"]["name"], b["properties"]["name"]} == {"Part W", "Part E"}
+    assert a["properties"]["area_km2"] + b["properties"]["area_km2"] == pytest.approx(km2(union), rel=1e-3)
+    assert shape(a["geometry"]).intersection(shape(b["geometry"])).area < 1e-9
+    assert members(connection, a["id"]) | members(connection, b["id"]) == inside(connection, union)
+    miss = {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}
+    assert api("admin").post(f"/api/v1/territories/{a['id']}/split", json={"line": miss}).status_code == 422
+    r = api("admin").post("/api/v1/territories/merge", json={"territory_ids": [a["id"], b["id"]], "name": "Both"})
+    assert r.status_code == 200, r.get_json()
+    m = r.get_json()
+    assert m["id"] == a["id"] and m["properties"]["area_km2"] == pytest.approx(km2(union), rel=1e-3)
+    assert api("admin").get(f"/api/v1/territories/{b['id']}").status_code == 404
+    assert members(connection, m["id"]) == inside(connection, union)
+    actions = [h["action"] for h in rows(connection, "SELECT action FROM territory_history WHERE territory_id = :t "
+                                                     "ORDER BY id", t=a["id"])]
+    assert actions == ["create", "split", "merge"]
+
+
+def test_overlaps_and_gaps_report(api, connection):
+    ts = rows(connection, "SELECT id, ST_AsBinary(geom) AS g FROM territory ORDER BY id")
+    g0 = wkb.loads(bytes(ts[0]["g"]))
+    # shrink territory 0 to half its bbox and add a territory overlapping territory 1
+    half = g0.intersection(box(*g0.bounds[:2], (g0.bounds[0] + g0.bounds[2]) / 2, g0.bounds[3]))
+    api("admin").patch(f"/api/v1/territories/{ts[0]['id']}", json={"geometry": mapping(half), "allow_overlap": True})
+    g1 = wkb.loads(bytes(ts[1]["g"]))
+    extra = box(*g1.centroid.buffer(0.3).bounds)
+    assert api("admin").post("/api/v1/territories", json={"name": "Overlapper", "geometry": mapping(extra),
+                                                          "allow_overlap": True}).status_code == 201
+    body = api("admin").get("/api/v1/territories/report/overlaps").get_json()
+    cur = [wkb.loads(bytes(r["g"])) for r in rows(connection, "SELECT ST_AsBinary(geom) AS g FROM territory")]
+    country = shapely.union_all([wkb.loads(bytes(r["g"])) for r in rows(connection, "SELECT ST_AsBinary(geom) AS g FROM region")])
+    gap = country.difference(shapely.union_all(cur))
+    assert body["gap_km2"] == pytest.approx(km2(gap), rel=1e-2)
+    assert body["country_km2"] == pytest.approx(km2(country), rel=1e-3)
+    pairs = sum(km2(a.intersection(b)) for i, a in enumerate(cur) for b in cur[i + 1:]
+                if km2(a.intersection(b)) > 0.01)
+    assert body["overlap_km2"] == pytest.approx(pairs, rel=1e-2) and body["overlap_km2"] > 0
+
+
+def test_balance_report_matches_ground_truth(api, connection):
+    body = api("admin").get(f"/api/v1/territories/report/balance?as_of={AS_OF}").get_json()
+    since = AS_OF - timedelta(days=365)
+    for t in body["territories"]:
+        mem = members(connection, t["id"])
+        assert t["customers"] == len(mem)
+        rev = sum(float(r["total_amount"]) for r in rows(
+            connection, "SELECT total_amount FROM sales_order WHERE customer_id = ANY(:m) AND status <> 'cancelled' "
+                        "AND order_date > :s AND order_date <= :a", m=list(mem), s=since, a=AS_OF))
+        assert t["revenue"] == pytest.approx(rev, abs=0.01)
+        n_opp = rows(connection, "SELECT count(*) AS n FROM opportunity WHERE customer_id = ANY(:m) AND status = 'open'",
+                     m=list(mem))[0]["n"]
+        assert t["open_opportunities"] == n_opp
+        assert t["tsp_estimate_km"] == pytest.approx(0.7 * np.sqrt(len(mem) * t["area_km2"]), rel=1e-3)
+    vals = [t["customers"] for t in body["territories"]]
+    imb = body["imbalance"]["customers"]
+    assert imb["max_min_ratio"] == pytest.approx(max(vals) / min(vals), rel=1e-3)
+    assert imb["cv"] == pytest.approx(np.std(vals) / np.mean(vals), rel=1e-3)
+    reg = api("regional").get("/api/v1/territories/report/balance").get_json()
+    assert {t["id"] for t in reg["territories"]} == set(territory_ids(connection, "regional"))
+
+
+def test_suggest_and_accept_in_one_transaction(api, connection):
+    r = api("admin").get("/api/v1/territories/suggest?k=4&metric=customers&hex_size_m=20000")
+    assert r.status_code == 200, r.get_json()
+    sug = r.get_json()
+    feats = sug["features"]
+    assert len(feats) == 4
+    geoms = [shape(f["geometry"]) for f in feats]
+    for i, a in enumerate(geoms):                  # no overlaps between suggested territories
+        for b in geoms[i + 1:]:
+            assert km2(a.intersection(b)) < 1.0
+    n = rows(connection, "SELECT count(*) AS n FROM customer WHERE geom IS NOT NULL")[0]["n"]
+    assert sum(f["properties"]["load"] for f in feats) == n
+    loads = [f["properties"]["load"] for f in feats]
+    assert sug["properties"]["imbalance"]["cv"] == pytest.approx(np.std(loads) / np.mean(loads), rel=1e-3)
+    before = rows(connection, "SELECT id, name FROM territory ORDER BY id")
+    assert api("sales").post("/api/v1/territories/suggest/accept", json=sug).status_code == 403
+    r = api("admin").post("/api/v1/territories/suggest/accept", json=sug)
+    assert r.status_code == 200, r.get_json()
+    after = rows(connection, "SELECT id, ST_AsBinary(geom) AS g FROM territory ORDER BY id")
+    assert len(after) == 4 and {a["id"] for a in after} <= {b["id"] for b in before} | {a["id"] for a in after}
+    for a in after:
+        assert members(connection, a["id"]) == inside(connection, wkb.loads(bytes(a["g"])))
+    assert rows(connection, "SELECT count(*) AS n FROM audit_log WHERE action = 'realign'")[0]["n"] == 1
+    assert rows(connection, "SELECT count(*) AS n FROM territory_history WHERE note = 'accepted suggested alignment'")[0]["n"] == 4
+
+
+def test_suggest_bad_input(api):
+    assert api("admin").get("/api/v1/territories/suggest?k=1").status_code == 422
+    assert api("admin").get("/api/v1/territories/suggest?metric=vibes").status_code == 422
+    assert api("regional").get("/api/v1/territories/suggest").status_code == 403
+
+
+def test_permissions_and_visibility(api, connection):
+    mine = set(territory_ids(connection, "regional"))
+    listed = {f["id"] for f in api("regional").get("/api/v1/territories").get_json()["features"]}
+    assert listed == mine
+    other = rows(connection, "SELECT id FROM territory WHERE id <> ALL(:m) ORDER BY id LIMIT 1", m=list(mine))[0]["id"]
+    assert api("regional").get(f"/api/v1/territories/{other}").status_code == 404
+    assert api("regional").post("/api/v1/territories", json={"name": "x", "geometry": mapping(FAR_NORTH)}).status_code == 403
+    assert api("regional").delete(f"/api/v1/territories/{min(mine)}").status_code == 403
+    r = api("sales").post("/api/v1/territories", json={"name": "Sales drawn", "geometry": mapping(FAR_NORTH),
+                                                       "allow_overlap": True})
+    assert r.status_code == 201
+    uid = rows(connection, "SELECT id FROM app_user WHERE username = 'regional'")[0]["id"]
+    r = api("admin").put(f"/api/v1/territories/{r.get_json()['id']}/users", json={"user_ids": [uid]})
+    assert r.status_code == 200 and [u["id"] for u in r.get_json()["properties"]["users"]] == [uid]
+    assert api("admin").delete(f"/api/v1/territories/{r.get_json()['id']}").status_code == 204
+
+
+def test_voronoi_service_areas_assign_customers_to_nearest_branch(api, connection):
+    assert api("sales").post("/api/v1/service-areas/voronoi").status_code == 403
+    r = api("admin").post("/api/v1/service-areas/voronoi")
+    assert r.status_code == 200 and r.get_json()["updated"] == rows(connection, "SELECT count(*) AS n FROM branch")[0]["n"]
+    br = [(b["id"], TO_3067.transform(b["x"], b["y"])) for b in rows(connection, "SELECT id, ST_X(geom) AS x, "
+                                                                                 "ST_Y(geom) AS y FROM branch")]
+    ok = total = 0
+    for c in rows(connection, "SELECT service_branch_id, ST_X(geom) AS x, ST_Y(geom) AS y FROM customer "
+                              "WHERE region_id IS NOT NULL"):
+        x, y = TO_3067.transform(c["x"], c["y"])
+        d = sorted((np.hypot(x - bx, y - by), bid) for bid, (bx, by) in br)
+        if d[1][0] - d[0][0] < 50:      # within 50 m of a cell edge: either answer is fine
+            continue
+        total += 1
+        ok += c["service_branch_id"] == d[0][1]
+    assert total > 500 and ok == total
+    sa = api("admin").get("/api/v1/service-areas").get_json()
+    assert all(f["properties"]["kind"] == "voronoi" for f in sa["features"])
+    drawn = {"type": "Polygon", "coordinates": [[[24.0, 60.0], [25.5, 60.0], [25.5, 60.6], [24.0, 60.6], [24.0, 60.0]]]}
+    bid = br[0][0]
+    assert api("admin").put(f"/api/v1/branches/{bid}/service-area", json={"geometry": drawn}).status_code == 200
+    assert rows(connection, "SELECT service_area_kind FROM branch WHERE id = :i", i=bid)[0]["service_area_kind"] == "drawn"
