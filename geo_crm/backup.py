@@ -49,6 +49,7 @@ def backup(url: str, path: str | os.PathLike) -> int:
     args, env = libpq_env(url)
     tmp = Path(str(path) + ".part")
     r = subprocess.run([pg_binary("pg_dump"), *args, "--format=custom", "--compress=6", "--no-owner",
+                        "--exclude-table-data=public.spatial_ref_sys",
                         "--file", str(tmp)], env=env, capture_output=True, text=True)
     if r.returncode != 0:
         tmp.unlink(missing_ok=True)
@@ -62,7 +63,8 @@ def restore(url: str, path: str | os.PathLike, *, clean: bool = True) -> None:
     if not Path(path).is_file():
         raise BackupError(f"no such file: {path}")
     args, env = libpq_env(url)
-    cmd = [pg_binary("pg_restore"), *args, "--no-owner", "--single-transaction", "--exit-on-error"]
+    cmd = [pg_binary("pg_restore"), *args, "--no-owner", "--no-comments", "--single-transaction",
+           "--exit-on-error"]
     if clean:
         cmd += ["--clean", "--if-exists"]
     r = subprocess.run([*cmd, str(path)], env=env, capture_output=True, text=True)

@@ -227,6 +227,20 @@ def _cql_filter(text_: str, c: Collection, scope):
     except Exception:
         raise FilterError("filter", "invalid CQL2 text")
     allowed = c.properties(scope)
+    from pygeofilter import ast as cql_ast
+
+    def names(node):
+        if isinstance(node, cql_ast.Attribute):
+            yield node.name
+        for sub in (node.get_sub_nodes() if isinstance(node, cql_ast.Node) else []) or []:
+            if isinstance(sub, list):
+                for x in sub:
+                    yield from names(x)
+            else:
+                yield from names(sub)
+    for n in names(ast):
+        if n not in allowed and n != "geometry":
+            raise FilterError("filter", f"unknown or not queryable property: {n}")
     mapping = {p: getattr(c.model, p) for p in allowed}
     mapping["geometry"] = c.model.geom
     try:
