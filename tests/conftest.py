@@ -129,7 +129,9 @@ def test_settings(database_url):
 @pytest.fixture()
 def app(connection, database_url):
     """The Flask app, its database work inside the test's rolled-back transaction."""
+    import geo_crm.api.auth as auth_api
     from geo_crm.app import create_app
+    auth_api._limiter = None  # a fresh login rate limiter per test
     a = create_app(test_settings(database_url), database=_TestDatabase(connection), TESTING=True)
     yield a
 
@@ -139,12 +141,34 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture(scope="session")
+def demo_tokens(database_url):
+    """One committed bearer token per demo user for the whole session (argon2 logins are
+    deliberately slow; the login itself is tested in test_auth.py)."""
+    from datetime import timedelta
+
+    from sqlalchemy.orm import Session as _S
+
+    from geo_crm.models import User
+    from geo_crm.security.auth import issue_token
+    e = create_engine(database_url)
+    out = {}
+    with _S(e) as s, s.begin():
+        for u in s.query(User).filter(User.username.in_(DEMO_USERS)):
+            out[u.username] = issue_token(s, u, timedelta(hours=6))[0]
+    e.dispose()
+    return out
+
+
 @pytest.fixture()
-def token_for(client):
-    """token_for('admin') -> bearer token for a demo user (password '<user>-demo')."""
+def token_for(demo_tokens, client):
+    """token_for('admin') -> bearer token for a demo user (password '<user>-demo');
+    other users log in through the API."""
     cache: dict[str, str] = {}
 
     def get(username: str) -> str:
+        if username in demo_tokens:
+            return demo_tokens[username]
         if username not in cache:
             r = client.post("/api/v1/auth/token", json={"username": username, "password": f"{username}-demo"})
             assert r.status_code == 200, r.get_json()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, text
 
-from conftest import csrf_token_from
+from tests.conftest import csrf_token_from
 from geo_crm.models import User
 
 NON_ADMIN = ["executive", "sales", "regional", "account", "service", "logistics", "customer"]

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
-from conftest import csrf_token_from
+from tests.conftest import csrf_token_from
 from geo_crm.models import User
 
 

@@ -129,12 +129,21 @@ class _Generator:
         self.conn.execute(text(
             "UPDATE customer c SET satisfaction = s.avg FROM (SELECT customer_id, round(avg(satisfaction), 2) AS avg "
             "FROM service_record WHERE satisfaction IS NOT NULL GROUP BY customer_id) s WHERE s.customer_id = c.id"))
-        self.conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'id'), (SELECT max(id) FROM customer))"),
-                          {"t": "customer"})
+        self._advance_sequences()
         from geo_crm.churn.service import scan as churn_scan
         self.stats["churn_alerts"] = churn_scan(self.conn, as_of=self.as_of).new
         self.log(f"sample data generated in {(datetime.now() - t0).total_seconds():.1f} s")
         return self.stats
+
+    def _advance_sequences(self) -> None:
+        """Rows were written with explicit ids: move every id sequence past them."""
+        rows = self.conn.execute(text(
+            "SELECT table_name, pg_get_serial_sequence(table_name, 'id') FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND column_name = 'id' AND table_name = ANY(:t)"), {"t": TABLES}).all()
+        for table, seq in rows:
+            if seq:
+                self.conn.execute(text(f"SELECT setval(:s, (SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"),
+                                  {"s": seq})
 
     # -- geography ----------------------------------------------------------------------
     def regions(self) -> None:
@@ -344,6 +353,8 @@ class _Generator:
         start_h = rng.choice([7, 8, 9, 10], size=n, p=[0.2, 0.4, 0.3, 0.1])
         span_h = rng.choice([4, 6, 8, 9], size=n, p=[0.2, 0.3, 0.4, 0.1])
         service_min = rng.choice([5, 10, 15, 20], size=n, p=[0.3, 0.4, 0.2, 0.1])
+        # customers joined 13 months to 6 years ago (before their first sample order); prospects recently
+        age_days = np.where(statuses == "prospect", rng.integers(5, 300, size=n), rng.integers(400, 2200, size=n))
         self.levels, self.statuses = levels, statuses
         self.cust_lon = np.concatenate([np.array([float(self.addresses[i]["lon"]) for i in down_idx]), lon])
         self.cust_lat = np.concatenate([np.array([float(self.addresses[i]["lat"]) for i in down_idx]), lat])
@@ -370,11 +381,12 @@ class _Generator:
                        f"+358 {40 + cid % 10} {cid % 1000:03d} {cid % 10000:04d}",
                        f"info{cid}@example.fi", int(owners[i]) if st != "prospect" or cid % 2 else None,
                        _ewkt(self.cust_lon[i], self.cust_lat[i]), quality,
-                       f"{start_h[i]:02d}:00", f"{min(start_h[i] + span_h[i], 20):02d}:00", int(service_min[i]))
+                       f"{start_h[i]:02d}:00", f"{min(start_h[i] + span_h[i], 20):02d}:00", int(service_min[i]),
+                       f"{self.as_of - timedelta(days=int(age_days[i]))}T09:00:00+00:00")
 
         cols = ["id", "code", "name", "kind", "industry", "level", "status", "credit_rating", "employees", "address",
                 "postcode", "city", "country", "phone", "email", "owner_id", "geom", "geocode_quality",
-                "delivery_start", "delivery_end", "service_min"]
+                "delivery_start", "delivery_end", "service_min", "created_at"]
         self.log(f"writing {n:,} customers")
         chunk = 200_000
         it = rows()

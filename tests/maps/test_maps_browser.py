@@ -18,7 +18,7 @@ from pathlib import Path
 import folium
 import pytest
 
-from conftest import EVIL, ROOT
+from tests.maps.conftest import EVIL, ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 VENDOR = ROOT / "geo_crm" / "static" / "vendor"

@@ -20,7 +20,7 @@ from maps import vendor_spec
 from maps._common import js_json
 from maps.assets import ExternalAssetError, localize_figure
 
-from conftest import EVIL, EVIL_SCRIPT, ROOT
+from tests.maps.conftest import EVIL, EVIL_SCRIPT, ROOT
 
 TILE_URL = "https://tiles.example.org/osm/{z}/{x}/{y}.png"
 
