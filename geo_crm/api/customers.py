@@ -12,7 +12,7 @@ import json
 from typing import Annotated, Literal
 
 from flask import Response, request, stream_with_context
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from geo_crm.api.framework import (ApiError, StrictModel, decode_cursor, geojson_response, if_match_version,
                                    operation, validation_error, with_etag)
@@ -92,6 +92,74 @@ class SearchBody(ListParams):
     def filter(self) -> CustomerFilter:
         return CustomerFilter.model_validate(self.model_dump(include=set(CustomerFilter.model_fields),
                                                               exclude_none=True))
+
+
+# -- response documents (OpenAPI) ----------------------------------------------------------
+class CustomerProperties(BaseModel):
+    """Customer fields; roles with field-level restriction receive a subset."""
+    model_config = ConfigDict(extra="allow")
+    id: int
+    code: str
+    name: str
+    level: str | None = None
+    status: str | None = None
+    lon: float | None = Field(None, description="EPSG:4326")
+    lat: float | None = Field(None, description="EPSG:4326")
+    version: int | None = None
+    distance_m: float | None = Field(None, description="metres from `near` (WGS84 spheroid), only with near")
+
+
+class PointOut(BaseModel):
+    type: Literal["Point"]
+    coordinates: list[float]
+
+
+class CustomerFeature(BaseModel):
+    type: Literal["Feature"]
+    id: int
+    geometry: PointOut | None
+    properties: CustomerProperties
+
+
+class CustomerCollection(BaseModel):
+    type: Literal["FeatureCollection"]
+    features: list[CustomerFeature]
+    numberMatched: int
+    numberReturned: int
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page; null on the last")
+    sort: str
+    order: str
+
+
+class Suggestion(BaseModel):
+    id: int
+    code: str
+    name: str
+    city: str | None = None
+
+
+class Suggestions(BaseModel):
+    suggestions: list[Suggestion]
+
+
+class ContactOut(BaseModel):
+    id: int
+    customer_id: int
+    name: str
+    gender: str
+    title: str
+    office_phone: str
+    mobile_phone: str
+    email: str
+    is_primary: bool
+    notes: str
+    version: int
+    created_at: str
+    updated_at: str
+
+
+class ContactList(BaseModel):
+    contacts: list[ContactOut]
 
 
 class SuggestParams(StrictModel):
@@ -192,7 +260,7 @@ def _list(params: ListParams):
 
 # -- customers ---------------------------------------------------------------------------
 @operation("/customers", "GET", summary="List customers (GeoJSON FeatureCollection or CSV)", tags=["customers"],
-           permission="customer.read", query=ListParams, content_types=["application/geo+json", "text/csv"],
+           permission="customer.read", query=ListParams, response=CustomerCollection, content_types=["application/geo+json", "text/csv"],
            responses={422: "invalid filter", 403: "CSV export not allowed for this role"})
 def list_customers(query: ListParams):
     """Filters combine with AND. `near`+`radius_m` sorts by distance and adds `distance_m`
@@ -201,7 +269,7 @@ def list_customers(query: ListParams):
 
 
 @operation("/customers/search", "POST", summary="Search customers with filters in a JSON body", tags=["customers"],
-           permission="customer.read", body=SearchBody, content_types=["application/geo+json", "text/csv"],
+           permission="customer.read", body=SearchBody, response=CustomerCollection, content_types=["application/geo+json", "text/csv"],
            responses={422: "invalid filter"})
 def search_customers(body: SearchBody):
     """Same filters and output as `GET /customers`, for polygons too large for a URL."""
@@ -209,7 +277,7 @@ def search_customers(body: SearchBody):
 
 
 @operation("/customers/suggest", "GET", summary="Search suggestions (visible customers only)", tags=["customers"],
-           permission="customer.read", query=SuggestParams)
+           permission="customer.read", query=SuggestParams, response=Suggestions)
 def suggest_customers(query: SuggestParams):
     return {"suggestions": _run(svc.suggest, read_db(), current_scope(), query.q, query.limit)}
 
@@ -220,7 +288,7 @@ def _one(c, status: int = 200) -> Response:
 
 
 @operation("/customers", "POST", summary="Create a customer", tags=["customers"], permission="customer.create",
-           body=CustomerCreate, responses={201: "created", 422: "invalid input"})
+           body=CustomerCreate, response=CustomerFeature, content_types=["application/geo+json"], responses={201: "created", 422: "invalid input"})
 def create_customer(body: CustomerCreate):
     s = db()
     c = _run(svc.create_customer, s, current_scope(), body)
@@ -231,7 +299,8 @@ def create_customer(body: CustomerCreate):
 
 
 @operation("/customers/<int:customer_id>", "GET", summary="One customer (GeoJSON Feature, ETag = version)",
-           tags=["customers"], permission="customer.read", responses={404: "not found or not visible"})
+           tags=["customers"], permission="customer.read", response=CustomerFeature,
+           content_types=["application/geo+json"], responses={404: "not found or not visible", 304: "not modified"})
 def get_customer(customer_id: int):
     c = svc.get_customer(db(), current_scope(), customer_id)
     etag = f'"{c.version}"'
@@ -241,7 +310,7 @@ def get_customer(customer_id: int):
 
 
 @operation("/customers/<int:customer_id>", "PATCH", summary="Change some fields of a customer", tags=["customers"],
-           body=UpdateBody, responses={404: "not found", 412: "If-Match is stale", 409: "body version is stale",
+           body=UpdateBody, response=CustomerFeature, content_types=["application/geo+json"], responses={404: "not found", 412: "If-Match is stale", 409: "body version is stale",
                                        422: "invalid input"})
 def patch_customer(customer_id: int, body: UpdateBody):
     """Send only the fields to change. Optimistic lock: `If-Match: "<version>"` or `version`
@@ -253,7 +322,8 @@ def patch_customer(customer_id: int, body: UpdateBody):
 
 
 @operation("/customers/<int:customer_id>", "PUT", summary="Replace a customer", tags=["customers"],
-           permission="customer.update", body=ReplaceBody,
+           permission="customer.update", body=ReplaceBody, response=CustomerFeature,
+           content_types=["application/geo+json"],
            responses={404: "not found", 412: "If-Match is stale", 422: "invalid input"})
 def put_customer(customer_id: int, body: ReplaceBody):
     s = db()
@@ -273,7 +343,7 @@ def delete_customer(customer_id: int):
 
 
 @operation("/customers/<int:customer_id>/owner", "PUT", summary="Reassign the account owner", tags=["customers"],
-           body=ReassignBody, responses={404: "not found", 403: "not allowed", 412: "stale"})
+           body=ReassignBody, response=CustomerFeature, content_types=["application/geo+json"], responses={404: "not found", 403: "not allowed", 412: "stale"})
 def reassign_customer(customer_id: int, body: ReassignBody):
     s = db()
     expected = if_match_version()
@@ -292,13 +362,13 @@ def _contact(k, status: int = 200) -> Response:
 
 
 @operation("/customers/<int:customer_id>/contacts", "GET", summary="A customer's contacts", tags=["contacts"],
-           permission="customer.read", responses={404: "customer not found"})
+           permission="customer.read", response=ContactList, responses={404: "customer not found"})
 def list_contacts(customer_id: int):
     return {"contacts": [svc.serialize_contact(k) for k in svc.list_contacts(db(), current_scope(), customer_id)]}
 
 
 @operation("/customers/<int:customer_id>/contacts", "POST", summary="Add a contact", tags=["contacts"],
-           body=ContactCreate, responses={201: "created", 404: "customer not found", 422: "invalid input"})
+           body=ContactCreate, response=ContactOut, responses={201: "created", 404: "customer not found", 422: "invalid input"})
 def create_contact(customer_id: int, body: ContactCreate):
     s = db()
     k = _run(svc.create_contact, s, current_scope(), customer_id, body)
@@ -309,13 +379,13 @@ def create_contact(customer_id: int, body: ContactCreate):
 
 
 @operation("/contacts/<int:contact_id>", "GET", summary="One contact", tags=["contacts"],
-           permission="customer.read", responses={404: "not found"})
+           permission="customer.read", response=ContactOut, responses={404: "not found"})
 def get_contact(contact_id: int):
     return _contact(svc.get_contact(db(), current_scope(), contact_id))
 
 
 @operation("/contacts/<int:contact_id>", "PATCH", summary="Change a contact", tags=["contacts"], body=ContactFields,
-           responses={404: "not found", 412: "stale", 422: "invalid input"})
+           response=ContactOut, responses={404: "not found", 412: "stale", 422: "invalid input"})
 def patch_contact(contact_id: int, body: ContactFields):
     s = db()
     k = _run(svc.update_contact, s, current_scope(), contact_id, body, expected_version=if_match_version())

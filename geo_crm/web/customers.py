@@ -166,8 +166,10 @@ def _form_data(form: CustomerForm, c=None, *, allow_owner: bool) -> dict[str, An
         else:
             data["lon"] = lon or None
             data["lat"] = lat or None
+    # a moved location is 'manual' unless the user deliberately picked another quality
     quality = form.geocode_quality.data or None
-    if quality and (changed and new is not None or c is not None and c.geocode_quality != quality and old):
+    stored = c.geocode_quality if c is not None else None
+    if quality and quality != stored and (new is not None if changed else old is not None):
         data["geocode_quality"] = quality
     return data
 
