@@ -81,8 +81,66 @@ def ensure_bench_db(log=print) -> str:
     return url
 
 
+def _timed(fn, *a, **kw):
+    t0 = time.perf_counter()
+    out = fn(*a, **kw)
+    return out, time.perf_counter() - t0
+
+
+def run_bench(url: str, *, refresh: bool = True, log=print) -> list[tuple[str, str, float, str]]:
+    from sqlalchemy.orm import Session
+
+    from geo_crm.analytics.registry import CATALOGUE, ReportQuery, build_params, run
+    from geo_crm.analytics.revenue import refresh_views
+    from geo_crm.db import make_engine
+    from geo_crm.models import User
+    from geo_crm.security.scope import Scope
+    eng = make_engine(url, pool_size=2, statement_timeout_ms=0)
+    results = []
+    with Session(eng) as s:
+        n_c = s.execute(text("SELECT count(*) FROM customer")).scalar()
+        n_o = s.execute(text("SELECT reltuples::bigint FROM pg_class WHERE relname = 'sales_order'")).scalar()
+        n_l = s.execute(text("SELECT reltuples::bigint FROM pg_class WHERE relname = 'order_line'")).scalar()
+        log(f"geocrm_bench: {n_c:,} customers, ~{n_o:,} orders, ~{n_l:,} order lines")
+    if refresh:
+        with Session(eng) as s, s.begin():
+            times = refresh_views(s, concurrently=True)
+        for view, dt in times.items():
+            results.append(("refresh", view, dt, ""))
+            log(f"refresh {view:<28} {dt:7.2f} s")
+    with Session(eng) as s:
+        regional = s.query(User).filter(User.username == "regional").one()
+        scopes = {"executive": Scope(role="executive", username="executive"), "regional": Scope.for_user(regional)}
+        q = ReportQuery()
+        for who, scope in scopes.items():
+            for name in CATALOGUE:
+                p = build_params(s, q)
+                rep, dt = _timed(run, s, scope, name, q, p)
+                src = rep["source"]["kind"]
+                results.append((who, name, dt, src))
+                log(f"{who:<10} {name:<14} {dt:7.2f} s  ({src})")
+        exe = scopes["executive"]
+        p = build_params(s, q)
+        month = p.with_(date_from=p.date_to.replace(day=1).replace(month=1), date_to=p.date_to)
+        for label, params in [("contribution, Jan..as_of (monthly view)", month),
+                              ("contribution, level=key (12m view)", p.with_(level=("key",))),
+                              ("contribution, region filter", p.with_(region_id=1)),
+                              ("contribution, live (no views)", p.with_(source="live"))]:
+            from geo_crm.analytics.contribution import contribution
+            rep, dt = _timed(contribution, s, exe, params)
+            results.append(("executive", label, dt, rep["source"]["kind"]))
+            log(f"executive  {label:<40} {dt:7.2f} s  ({rep['source']['kind']})")
+    eng.dispose()
+    return results
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--ensure-only", action="store_true")
+    ap.add_argument("--no-refresh", action="store_true", help="time the reports on the views as they are")
     args = ap.parse_args()
-    ensure_bench_db()
+    url = ensure_bench_db()
+    if not args.ensure_only:
+        res = run_bench(url, refresh=not args.no_refresh)
+        slow = [r for r in res if r[0] != "refresh" and "live" not in r[1] and r[2] >= 5.0]
+        print("all reports under 5 s" if not slow else f"SLOW: {slow}")
