@@ -86,6 +86,20 @@ def test_list_near_shows_distance_and_text_query(client, web_login, connection):
     assert "Distance (km)" in html and row_ids(html)
 
 
+def test_list_within_and_owner_filters(client, web_login, connection):
+    web_login("admin")
+    poly = '{"type":"Polygon","coordinates":[[[24,60],[26,60],[26,61],[24,61],[24,60]]]}'
+    owner = connection.execute(text("SELECT owner_id FROM customer WHERE owner_id IS NOT NULL LIMIT 1")).scalar()
+    want = connection.execute(text(
+        "SELECT id FROM customer WHERE owner_id=:o AND ST_Intersects(geom, ST_GeomFromGeoJSON(:p)) ORDER BY name, id"),
+        {"o": owner, "p": poly}).scalars().all()
+    html = client.get("/customers", query_string={"within": poly, "owner_id": owner, "per_page": 250}).get_data(as_text=True)
+    assert row_ids(html) == want and want
+    bow = '{"type":"Polygon","coordinates":[[[24,60],[25,61],[25,60],[24,61],[24,60]]]}'
+    html = client.get("/customers", query_string={"within": bow}).get_data(as_text=True)
+    assert 'data-field="within"' in html and "Self-intersection" in html
+
+
 def test_list_bad_filter_is_a_message_not_an_error(client, web_login):
     web_login("admin")
     r = client.get("/customers", query_string={"near": "24.9,60.1"})

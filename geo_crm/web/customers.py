@@ -40,7 +40,7 @@ LIST_COLUMNS = [("code", _l("Code"), "code"), ("name", _l("Name"), "name"), ("le
                 ("status", _l("Status"), None), ("industry", _l("Industry"), None), ("city", _l("City"), None),
                 ("phone", _l("Phone"), None), ("created_at", _l("Created"), "created_at")]
 FILTER_KEYS = ("q", "level", "status", "industry", "owner_id", "region_id", "territory_id", "branch_id", "bbox",
-               "near", "radius_m")
+               "near", "radius_m", "within")
 
 
 def _choices(values, blank: str | None = ""):
@@ -301,7 +301,7 @@ def list_view():
         order=order, per_page=per_page, page_no=page_no, pages=pages, url_with=url_with, export_url=export_url,
         args=request.args, levels=CUSTOMER_LEVELS, statuses=CUSTOMER_STATUSES, page_sizes=PAGE_SIZES,
         regions=_regions(s), territories=_territories(s, scope), branches=_branches(s),
-        industries=_industries(s), show_filter=show_filter, can_create=scope.can("customer.create"))
+        industries=_industries(s), owners=_owners(s) if show_filter["owner_id"] else [], show_filter=show_filter, can_create=scope.can("customer.create"))
 
 
 def _regions(s):
@@ -315,6 +315,11 @@ def _territories(s, scope):
 
 def _branches(s):
     return s.execute(select(Branch.id, Branch.name).order_by(Branch.name)).all()
+
+
+def _owners(s):
+    return s.execute(select(User.id, User.full_name, User.username).where(
+        User.is_active.is_(True), User.role.in_(svc.STAFF_OWNER_ROLES)).order_by(User.full_name, User.username)).all()
 
 
 def _industries(s):
