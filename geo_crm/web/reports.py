@@ -149,7 +149,7 @@ def pdf(name: str):
     if not cookie:
         abort(400)
     try:
-        data = render_pdf(url, cookie_name, cookie, request.host.split(":")[0])
+        data = render_pdf(url, cookie_name, cookie, request.host_url)
     except Exception:  # browser missing or failed: say so, not 500
         current_app.logger.exception("PDF rendering failed")
         return render_template("error.html", status=503,
@@ -164,14 +164,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 
 
-def render_pdf(url: str, cookie_name: str, cookie: str, host: str) -> bytes:
+def render_pdf(url: str, cookie_name: str, cookie: str, origin: str) -> bytes:
     """Print `url` to A4 PDF with Playwright on the system Chromium."""
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             ctx = browser.new_context()
-            ctx.add_cookies([{"name": cookie_name, "value": cookie, "domain": host, "path": "/"}])
+            ctx.add_cookies([{"name": cookie_name, "value": cookie, "url": origin}])
             page = ctx.new_page()
             page.goto(url, wait_until="networkidle", timeout=30000)
             page.wait_for_selector("body[data-report-ready]", timeout=15000)

@@ -49,3 +49,13 @@ def test_executive_contribution_report_and_region_drilldown(page, browser_login)
     link.click()
     page.wait_for_url(re.compile(r".*/customers\?region_id=\d+$"))
     assert "region_id=" + href.split("=")[1] in page.url
+
+
+def test_contribution_report_as_pdf(page, browser_login):
+    """Print-to-PDF through headless Chromium, as the logged-in user."""
+    browser_login("executive")
+    r = page.request.get("/reports/contribution.pdf?level=key")
+    assert r.status == 200, r.text()[:300]
+    assert r.headers["content-type"] == "application/pdf"
+    body = r.body()
+    assert body.startswith(b"%PDF") and len(body) > 20_000
