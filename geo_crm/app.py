@@ -86,8 +86,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.after_request(_security_headers)
     app.teardown_appcontext(close_sessions)
     _register_error_handlers(app)
-    from geo_crm.web.nav import nav_items
-    app.jinja_env.globals.update(csp_nonce=csp_nonce, settings=settings, nav_items=nav_items)
+    from geo_crm.web.nav import nav_items, safe_url
+    app.jinja_env.globals.update(csp_nonce=csp_nonce, settings=settings, nav_items=nav_items,
+                                 safe_url=safe_url)
     app.jinja_env.policies["json.dumps_kwargs"] = {"sort_keys": True}
     return app
 

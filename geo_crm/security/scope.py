@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
+from sqlalchemy.orm import aliased
 
 from geo_crm.models import (ChurnAlert, Contact, Customer, CustomerTerritory, Opportunity, Order,
                             ServiceRecord, Territory, UserTerritory)
@@ -84,11 +85,13 @@ class Scope:
         return None
 
     # -- predicates -----------------------------------------------------------------
+    # Subqueries use aliases so they never auto-correlate with the same table in the
+    # outer query (e.g. a churn list joined to customer).
     def _in_my_territories(self, customer_id_col) -> ColumnElement[bool]:
         if not self.territory_ids:
             return false()
-        return exists().where(CustomerTerritory.customer_id == customer_id_col,
-                              CustomerTerritory.territory_id.in_(self.territory_ids))
+        ct = aliased(CustomerTerritory)
+        return exists().where(ct.customer_id == customer_id_col, ct.territory_id.in_(self.territory_ids))
 
     def customer_filter(self, customer_id_col=None) -> ColumnElement[bool]:
         """Predicate over `Customer` (or over any column holding a customer id)."""
@@ -101,15 +104,18 @@ class Scope:
         if r == "account_manager":
             if customer_id_col is None:
                 return Customer.owner_id == self.user_id
-            return exists().where(Customer.id == cid, Customer.owner_id == self.user_id)
+            c2 = aliased(Customer)
+            return exists().where(c2.id == cid, c2.owner_id == self.user_id)
         if r == "service_agent":
-            return exists().where(ServiceRecord.customer_id == cid, ServiceRecord.assignee_id == self.user_id)
+            sr = aliased(ServiceRecord)
+            return exists().where(sr.customer_id == cid, sr.assignee_id == self.user_id)
         if r == "logistics":
             if self.branch_id is None:
                 return false()
             if customer_id_col is None:
                 return Customer.service_branch_id == self.branch_id
-            return exists().where(Customer.id == cid, Customer.service_branch_id == self.branch_id)
+            c2 = aliased(Customer)
+            return exists().where(c2.id == cid, c2.service_branch_id == self.branch_id)
         if r == "customer":
             return cid == self.customer_id if self.customer_id is not None else false()
         return false()
@@ -126,10 +132,10 @@ class Scope:
         if r == "account_manager":
             return Opportunity.assignee_id == self.user_id
         # territory roles: the customer's stored membership, or a prospect's own location
+        t = aliased(Territory)
         prospect_inside = and_(
             Opportunity.customer_id.is_(None), Opportunity.prospect_geom.is_not(None),
-            exists().where(Territory.id.in_(self.territory_ids or (-1,)),
-                           func.ST_Intersects(Territory.geom, Opportunity.prospect_geom)))
+            exists().where(t.id.in_(self.territory_ids or (-1,)), func.ST_Intersects(t.geom, Opportunity.prospect_geom)))
         clauses = [self._in_my_territories(Opportunity.customer_id), prospect_inside]
         if r == "sales_manager":
             clauses.append(Opportunity.created_by == self.user_id)

@@ -2,34 +2,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, url_for
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from geo_crm.http import current_scope, database, db, login_required, read_db
-from geo_crm.models import ChurnAlert, Customer, Opportunity, Order, ServiceRecord
+from geo_crm import dashboards
 
 bp = Blueprint("dashboard", __name__)
-
-
-def summary(session, scope) -> dict:
-    """Headline counts for the caller, each filtered by the Scope."""
-    out = {}
-    if scope.can("customer.read"):
-        out["customers"] = session.scalar(select(func.count()).select_from(Customer).where(scope.customer_filter()))
-    if scope.can("opportunity.read"):
-        out["open_opportunities"] = session.scalar(
-            select(func.count()).select_from(Opportunity).where(scope.opportunity_filter(), Opportunity.status == "open"))
-    if scope.can("service.read"):
-        out["open_service_records"] = session.scalar(
-            select(func.count()).select_from(ServiceRecord).where(
-                scope.service_record_filter(), ServiceRecord.status.not_in(("archived",))))
-    if scope.can("churn.read"):
-        out["churn_warnings"] = session.scalar(
-            select(func.count()).select_from(ChurnAlert).where(
-                scope.churn_alert_filter(), ChurnAlert.status.in_(("warning", "under_recovery"))))
-    if scope.can("order.read"):
-        out["orders_to_deliver"] = session.scalar(
-            select(func.count()).select_from(Order).where(scope.order_filter(), Order.status == "confirmed"))
-    return out
 
 
 @bp.get("/")
@@ -43,7 +21,8 @@ def home():
 @login_required
 def index():
     scope = current_scope()
-    return render_template("dashboard.html", summary=summary(db(), scope), scope=scope)
+    return render_template("dashboard.html", summary=dashboards.headline(db(), scope),
+                           sections=dashboards.work_items(db(), scope), scope=scope)
 
 
 @bp.get("/healthz")

@@ -23,6 +23,14 @@ NAV = [
 ]
 
 
+def safe_url(endpoint: str, **values) -> str | None:
+    """url_for, or None when the feature providing `endpoint` is not installed."""
+    try:
+        return url_for(endpoint, **values)
+    except BuildError:
+        return None
+
+
 def nav_items() -> list[dict]:
     scope = current_scope()
     items = []
