@@ -18,7 +18,12 @@ def reports() -> None:
 @reports.command("refresh")
 @click.option("--no-concurrently", is_flag=True, help="plain REFRESH (locks readers; faster)")
 def refresh(no_concurrently: bool) -> None:
-    """Refresh the report materialised views (CONCURRENTLY once populated)."""
+    """Refresh the report materialised views (CONCURRENTLY once populated).
+
+    \b
+    Schedule nightly, e.g. crontab:
+      5 0 * * *  cd /srv/geo-crm && .venv/bin/geo-crm reports refresh >> /var/log/geo-crm/reports.log 2>&1
+    """
     from sqlalchemy import text
     from sqlalchemy.orm import Session
 
