@@ -277,3 +277,17 @@ def test_executive_cannot_edit(client, web_login, connection):
     assert client.get(f"/customers/{cid}").status_code == 200
     assert client.get(f"/customers/{cid}/edit").status_code == 403
     assert client.get("/customers/new").status_code == 403
+
+
+@pytest.mark.parametrize("username,hidden", [("service", ["Credit rating", "Delivery notes", "Owner"]),
+                                             ("logistics", ["Credit rating", "Level", "Owner"])])
+def test_restricted_detail_pages_hide_fields(client, web_login, connection, username, hidden):
+    web_login(username)
+    html = client.get("/customers", query_string={"per_page": 25}).get_data(as_text=True)
+    cid = row_ids(html)[0]
+    connection.execute(text("UPDATE customer SET notes='SECRET-NOTE', credit_rating='AAA' WHERE id=:i"), {"i": cid})
+    page = client.get(f"/customers/{cid}").get_data(as_text=True)
+    assert "SECRET-NOTE" not in page and "AAA" not in page
+    for label in hidden:
+        assert f"<dt>{label}</dt>" not in page
+    assert client.get(f"/customers/{cid}/edit").status_code == 403
