@@ -1,7 +1,7 @@
 """Role dashboards: the things each role works on, from real data, within its Scope."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, current_app, redirect, render_template, url_for
 from sqlalchemy import select, text
 
 from geo_crm.http import current_scope, database, db, login_required, read_db
@@ -23,6 +23,11 @@ def index():
     scope = current_scope()
     return render_template("dashboard.html", summary=dashboards.headline(db(), scope),
                            sections=dashboards.work_items(db(), scope), scope=scope)
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    return current_app.send_static_file("favicon.svg")
 
 
 @bp.get("/healthz")
