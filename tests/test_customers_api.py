@@ -10,7 +10,7 @@ import uuid
 import pytest
 from pyproj import Geod
 from shapely import wkb
-from shapely.geometry import Point, box, shape
+from shapely.geometry import box, shape
 from sqlalchemy import text
 
 URL = "/api/v1/customers"

@@ -22,7 +22,7 @@ from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAre
 from geo_crm.customers import service as svc
 from geo_crm.customers.filters import CustomerFilter, FilterError
 from geo_crm.customers.schemas import ContactCreate, ContactFields, CustomerCreate, CustomerFields
-from geo_crm.http import Conflict, Forbidden, NotFound, csp_nonce, current_scope, db, login_required, read_db
+from geo_crm.http import Conflict, Forbidden, csp_nonce, current_scope, db, login_required, read_db
 from geo_crm.models import (Branch, ChurnAlert, CustomerTerritory, Dictionary, Opportunity, Order, Region,
                             ServiceRecord, Territory, User)
 from geo_crm.models.enums import (CREDIT_RATINGS, CUSTOMER_KINDS, CUSTOMER_LEVELS, CUSTOMER_STATUSES, GENDERS,
