@@ -614,7 +614,7 @@ class _Generator:
             segs = list(csv.DictReader(f))
         n = store_segments(self.conn, segs)
         self.stats["road_segments"] = n
-        from geo_crm.sample.names import normalise_street
+        from geo_crm.geocoding.normalise import normalise_street
         rows = [(i, a["osm_type"], int(a["osm_id"]), a["street"], a["housenumber"], a["postcode"] or "",
                  a["city"] or "Helsinki", normalise_street(a["street"]), _ewkt(float(a["lon"]), float(a["lat"])))
                 for i, a in enumerate(self.addresses, start=1)]

@@ -1,7 +1,6 @@
 """Word lists for deterministic, plausible Finnish sample records, and shared code lists."""
 from __future__ import annotations
 
-import re
 import unicodedata
 
 import numpy as np
@@ -97,19 +96,3 @@ def service_text(kind: str, i: int) -> str:
             "delivery_issue": "Order arrived without the thermal labels.",
             "billing": "The invoice shows a different unit price than agreed.",
             }.get(kind, "We would like advice on cleaning products for a new site.")
-
-
-_ABBREV = [(r"\bk\.?$", "katu"), (r"\bt\.?$", "tie"), (r"\bkj\.?$", "kuja"), (r"\bg\.?$", "gatan"),
-           (r"\bv\.?$", "vägen"), (r"\bpl\.?$", "polku")]
-
-
-def normalise_street(street: str) -> str:
-    """Lower-case, accent-preserving normal form of a Finnish/Swedish street name, with
-    common abbreviations expanded (`Mannerheimint.` -> `mannerheimintie`)."""
-    s = unicodedata.normalize("NFC", street or "").lower().strip()
-    s = re.sub(r"\s+", " ", s)
-    s = re.sub(r"(\w)(k|t|kj|g|v|pl)\.$", lambda m: m.group(1) + {"k": "katu", "t": "tie", "kj": "kuja", "g": "gatan",
-                                                                   "v": "vägen", "pl": "polku"}[m.group(2)], s)
-    for pat, rep in _ABBREV:
-        s = re.sub(pat, rep, s)
-    return s
