@@ -295,6 +295,9 @@ def test_near_sorted_by_geodesic_distance(api, connection):
         assert d == pytest.approx(expected[cid], abs=0.5), cid
     ds = [d for _, d in got]
     assert ds == sorted(ds) and r["numberMatched"] == len(got) == r["numberReturned"]
+    # keyset paging over the distance gives the same sequence, page by page
+    paged, _, pages = _collect(api("admin"), URL, near=f"{lon},{lat}", radius_m=radius, limit=7)
+    assert paged == [i for i, _ in got] and pages == -(-len(got) // 7)
 
 
 def test_bbox_and_within_match_shapely(api, connection):
