@@ -98,7 +98,7 @@ def customer_map():
     mp.customer_tiles_layer(filters=tile_filters, name=_("Customers"), level_colors=LEVEL_COLORS,
                             fields=(("level", _("Level")), ("status", _("Status")), ("city", _("City"))),
                             link_text=_("Open customer"), aggregate_label=_("customers"),
-                            zoom_hint=_("Zoom in to see them individually."), renderer="canvas").add_to(m)
+                            zoom_hint=_("Zoom in to see them individually."), renderer="svg").add_to(m)
     if scope.can("branch.read"):
         mp.branches_layer(_sites(s, Branch), name=_("Branches"), record_url="/branches/{id}").add_to(m)
     if scope.can("partner.read"):

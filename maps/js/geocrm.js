@@ -165,6 +165,19 @@
       getFeatureId: function (f) { return G.prop(f.properties, cfg.idProperty); }
     };
     var layer = L.vectorGrid.protobuf(url, options);
+    // VectorGrid point symbolizers carry no latlng, and Leaflet 1.9 asks markers-like
+    // targets for one on click: give each point its position when its tile loads.
+    layer.on('tileload', function (e) {
+      var vt = layer._vectorTiles && layer._vectorTiles[layer._tileCoordsToKey(e.coords)];
+      var feats = (vt && vt._features) || {};
+      var origin = e.coords.scaleBy(layer.getTileSize());
+      Object.keys(feats).forEach(function (id) {
+        var f = feats[id] && feats[id].feature;
+        if (f && f._point && !f._latlng && layer._map) {
+          f._latlng = layer._map.unproject(origin.add(f._point), e.coords.z);
+        }
+      });
+    });
     layer.on('click', function (e) {
       var p = (e.layer && e.layer.properties) || {};
       var count = Number(G.prop(p, cfg.countProperty) || 1);
