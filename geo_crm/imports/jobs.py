@@ -66,21 +66,37 @@ def execute_job(session: Session, job_id: int, path: str, opts: ImportOptions, *
     return report
 
 
-def start_background(database, job_id: int, path: str, opts: ImportOptions, *, name: str,
-                     user_id: int | None, username: str = "") -> threading.Thread:
-    """Run the job on a thread with its own sessions; the uploaded temp file is removed after."""
-    def work():
-        try:
-            s = database.Session()
-            s.info.update(user_id=user_id, username=username)
-            with s:
-                execute_job(s, job_id, path, opts, name=name, user_id=user_id,
-                            progress=_progress_writer(database.Session, job_id))
-        finally:
+def run_job(database, job_id: int, path: str, opts: ImportOptions, *, name: str, user_id: int | None,
+            username: str = "", rejects_path: str | None = None) -> dict:
+    """Run the job with its own sessions. When `rejects_path` is given and rows were
+    invalid, the rejected rows (original cells plus `_row` and `_errors`) are written
+    there before the uploaded file `path` is removed."""
+    report: dict = {}
+    try:
+        s = database.Session()
+        s.info.update(user_id=user_id, username=username)
+        with s:
+            report = execute_job(s, job_id, path, opts, name=name, user_id=user_id,
+                                 progress=_progress_writer(database.Session, job_id))
+        if rejects_path and report.get("invalid_rows"):
+            from geo_crm.imports.runner import write_rejects
             try:
-                os.unlink(path)
-            except OSError:
+                write_rejects(path, opts, report, rejects_path, name=name)
+            except Exception:  # the report is stored already; a missing reject file is not fatal
                 pass
-    t = threading.Thread(target=work, name=f"import-job-{job_id}", daemon=True)
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    return report
+
+
+def start_background(database, job_id: int, path: str, opts: ImportOptions, *, name: str,
+                     user_id: int | None, username: str = "", rejects_path: str | None = None) -> threading.Thread:
+    """`run_job` on a thread; the uploaded temp file is removed after."""
+    t = threading.Thread(target=run_job, args=(database, job_id, path, opts),
+                         kwargs=dict(name=name, user_id=user_id, username=username, rejects_path=rejects_path),
+                         name=f"import-job-{job_id}", daemon=True)
     t.start()
     return t
