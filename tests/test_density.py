@@ -224,3 +224,29 @@ def test_underserved_far_customers_and_branch_table(api, connection):
     t2 = api("regional").get("/api/v1/stats/branch-distances").get_json()["items"]
     assert sum(x["count"] for x in t2) == rows(connection, "SELECT count(*) AS n FROM customer WHERE id = ANY(:v) AND "
                                                            "service_branch_id IS NOT NULL", v=list(vis))[0]["n"]
+
+
+def test_map_pages_render_scoped_with_nonce(web_login, connection):
+    import re
+    c = web_login("regional")
+    mine = set(territory_ids(connection, "regional"))
+    names = {r["id"]: r["name"] for r in rows(connection, "SELECT id, name FROM territory")}
+    for path in ("/map", "/map?level=key&q=oy", "/map/density?by=hex&metric=per_km2&scheme=jenks&k=4",
+                 "/map/density?by=territory&metric=revenue", "/map/territories"):
+        r = c.get(path)
+        assert r.status_code == 200, path
+        html = r.get_data(as_text=True)
+        nonce = re.search(r"'nonce-([^']+)'", r.headers["Content-Security-Policy"]).group(1)
+        assert all(f'nonce="{nonce}"' in tag for tag in re.findall(r"<script[^>]*>", html)), path
+        assert "cdn" not in html.lower() and "unpkg" not in html.lower()
+        for tid, name in names.items():
+            # territory features carry name then description; regions share some names
+            pattern = re.compile(r'"name":\s*"' + re.escape(json_escaped(name)) + r'",\s*"description"')
+            assert bool(pattern.search(html)) == (tid in mine and path in ("/map", "/map?level=key&q=oy",
+                                                                             "/map/territories")), (path, name)
+    assert c.get("/map?level=gold").status_code == 200          # bad filter: message, not 500
+
+
+def json_escaped(s: str) -> str:
+    import json
+    return json.dumps(s)[1:-1].replace("&", "\\u0026")
