@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # "module:attribute" of click commands/groups contributed by features
 FEATURE_COMMANDS: list[str] = [
+    "geo_crm.spatial.cli:spatial",
     "geo_crm.churn.cli:churn",
     "geo_crm.analytics.cli:reports",
     "geo_crm.routing.cli:routes",
