@@ -173,23 +173,27 @@ def hex_cells_sql(session, scope, f, size_param="%(size)s") -> tuple[str, dict]:
 def _by_hex(session, scope, f, size, as_of) -> dict:
     csql, cparams = hex_cells_sql(session, scope, f)
     pi, pj = cell_sql("ST_X(pg)", "ST_Y(pg)", "%(size)s")
-    rev_cte, rev_col, rparams = _with_revenue(session, scope, as_of, "")
-    rev_join = ("LEFT JOIN (SELECT cells.i, cells.j, sum(rev.revenue) AS revenue FROM cells "
-                "JOIN rev ON rev.customer_id = cells.id GROUP BY cells.i, cells.j) rv "
-                "ON rv.i = agg.i AND rv.j = agg.j") if rev_cte else ""
+    rev = _revenue_sql(session, scope, as_of)
+    if rev is None:
+        rev_join, rev_col, rparams = "", "NULL::numeric AS revenue, false AS has_revenue", {}
+        rev_sum = "NULL::numeric"
+    else:
+        rsql, rparams = _rename(*rev, "r_")
+        rev_join = f"LEFT JOIN ({rsql}) rv ON rv.customer_id = cells.id"
+        rev_sum = "sum(rv.revenue)"
+        rev_col = "coalesce(agg.revenue, 0) AS revenue, true AS has_revenue"
+    # one pass over the visible customers: cell index, count and revenue per cell
     sql = f"""
-    WITH cells AS MATERIALIZED ({csql}){rev_cte},
-    agg AS (SELECT i, j, count(*) AS count FROM cells GROUP BY i, j),
+    WITH agg AS (SELECT cells.i, cells.j, count(*) AS count, {rev_sum} AS revenue
+                   FROM ({csql}) cells {rev_join} GROUP BY cells.i, cells.j),
     pop AS (SELECT i, j, sum(population) AS population FROM (
               SELECT {pi} AS i, {pj} AS j, population
                 FROM (SELECT ST_Transform(geom, 3067) AS pg, population FROM place) p0) p GROUP BY i, j),
-    hexes AS (SELECT agg.*, ST_Hexagon(%(size)s, agg.i, agg.j) AS h FROM agg)
+    hexes AS (SELECT agg.*, ST_Transform(ST_SetSRID(ST_Hexagon(%(size)s, agg.i, agg.j), 3067), 4326) AS h FROM agg)
     SELECT hexes.i || ':' || hexes.j AS id, hexes.i, hexes.j, 'hex ' || hexes.i || ',' || hexes.j AS name,
-           hexes.count, ST_Area(ST_Transform(ST_SetSRID(h, 3067), 4326)::geography) / 1e6 AS area_km2,
-           coalesce(pop.population, 0) AS population,
-           {rev_col},
-           ST_AsGeoJSON(ST_Transform(ST_SetSRID(h, 3067), 4326), 6) AS geometry
-      FROM hexes AS hexes LEFT JOIN pop ON pop.i = hexes.i AND pop.j = hexes.j
-      {rev_join.replace('agg.i', 'hexes.i').replace('agg.j', 'hexes.j')}
+           hexes.count, ST_Area(h::geography) / 1e6 AS area_km2,
+           coalesce(pop.population, 0) AS population, {rev_col.replace('agg.', 'hexes.')},
+           ST_AsGeoJSON(h, 6) AS geometry
+      FROM hexes LEFT JOIN pop ON pop.i = hexes.i AND pop.j = hexes.j
      ORDER BY hexes.i, hexes.j"""
     return _features(_run(session, sql, {**cparams, **rparams, "size": size}))

@@ -2,7 +2,7 @@
 
 Layer `customers`, extent 4096, buffer 64, Web Mercator (EPSG:3857) tiles in the XYZ
 scheme. Below `AGGREGATE_BELOW_Z` customers are aggregated on the server into grid cells
-(`ST_SnapToGrid` in EPSG:3857, cell = tile width / `CELLS_PER_TILE`), one point per
+(EPSG:3857 grid aligned with the tiles, cell = tile width / `CELLS_PER_TILE`), one point per
 non-empty cell at the mean position of its customers, with property `count`. From that
 zoom up, one point per customer with `id`, `name`, `level`, `status`, `city`, `count`=1.
 
@@ -25,6 +25,7 @@ AGGREGATE_BELOW_Z = 11
 CELLS_PER_TILE = 64
 MAX_Z = 22
 WEB_MERCATOR_WIDTH_M = 2 * 20037508.342789244
+EARTH_R = 6378137.0
 
 
 def check_tile(z: int, x: int, y: int) -> None:
@@ -52,16 +53,20 @@ def customer_tile(session: Session, scope: Scope, z: int, x: int, y: int,
     box4326 = func.ST_Transform(margin, 4326)
     g3857 = func.ST_Transform(Customer.geom, 3857)
     if z < AGGREGATE_BELOW_Z:
-        # aggregates: only points inside the tile itself, so no customer counts twice
+        # aggregates: only points inside the tile itself, so no customer counts twice.
+        # Web Mercator by formula (x = R·λ, y = R·ln tan(π/4 + φ/2)): exact for the sphere
+        # EPSG:3857 uses, and much cheaper than ST_Transform on hundreds of thousands of rows.
         size = cell_size_m(z)
-        inner = (apply(select(g3857.label("g")), f, scope)
+        mx = (func.ST_X(Customer.geom) * (WEB_MERCATOR_WIDTH_M / 360.0)).label("mx")
+        my = (func.ln(func.tan(func.radians(45.0 + func.ST_Y(Customer.geom) / 2.0))) * EARTH_R).label("my")
+        inner = (apply(select(mx, my), f, scope)
                  .where(Customer.geom.op("&&")(func.ST_Transform(env, 4326)))).subquery("c")
-        cells = (select(func.ST_SnapToGrid(inner.c.g, size).label("cell"),
-                        func.count().label("count"),
-                        func.ST_MakePoint(func.avg(func.ST_X(inner.c.g)), func.avg(func.ST_Y(inner.c.g))).label("pt"))
-                 .group_by(literal_column("1"))).subquery("cells")
+        cx, cy = func.floor(inner.c.mx / size), func.floor(inner.c.my / size)
+        cells = (select(func.count().label("count"), func.avg(inner.c.mx).label("x"), func.avg(inner.c.my).label("y"))
+                 .group_by(cx, cy)).subquery("cells")
         mvt_rows = select(
-            func.ST_AsMVTGeom(func.ST_SetSRID(cells.c.pt, 3857), env, EXTENT, BUFFER, True).label("geom"),
+            func.ST_AsMVTGeom(func.ST_SetSRID(func.ST_MakePoint(cells.c.x, cells.c.y), 3857), env, EXTENT, BUFFER,
+                              True).label("geom"),
             cells.c.count.label("count")).subquery("mvt")
     else:
         inner = (apply(select(Customer.id, Customer.name, Customer.level, Customer.status, Customer.city,
