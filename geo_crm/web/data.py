@@ -127,10 +127,14 @@ def import_view():
 
 @bp.errorhandler(RequestEntityTooLarge)
 def _too_large(e):
-    if request.endpoint == "data.upload":
-        return _import_page(_("The file is too large: the limit is %(mb)s MB.", mb=MAX_FILE_BYTES // (1024 * 1024)),
-                            413)
-    return render_template("error.html", status=413, message=_("request body too large")), 413
+    """Over MAX_CONTENT_LENGTH: the body is refused before the caller is even loaded
+    (the CSRF check reads the form first), so this page names the limit plainly."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or MAX_FILE_BYTES
+    msg = _("The file is too large: the limit is %(mb)s MB. Split the file or compress a Shapefile as .zip.",
+            mb=round(limit / (1024 * 1024), 1) if limit < 1024 * 1024 else limit // (1024 * 1024))
+    if request.endpoint == "data.upload" and current_user() is not None:
+        return _import_page(msg, 413)
+    return render_template("error.html", status=413, message=msg), 413
 
 
 def _opt(name: str, pattern: str, max_len: int) -> str | None:
