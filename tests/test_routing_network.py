@@ -6,7 +6,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import pytest
 from sqlalchemy import text
 
 from geo_crm.routing import network

@@ -5,12 +5,11 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
-import numpy as np
 import pytest
 from sqlalchemy import text
 
 from geo_crm.routing import persist, planner
-from geo_crm.routing.planner import PlanInputError, PlanRequest, StopOverride
+from geo_crm.routing.planner import PlanRequest, StopOverride
 from geo_crm.routing.problem import UNREACHABLE
 from geo_crm.routing.solver import check_solution
 from geo_crm.security.scope import Scope

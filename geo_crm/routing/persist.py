@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, not_, or_, select, text, true
+from sqlalchemy import and_, delete, func, not_, select, text, true
 from sqlalchemy.orm import Session
 
 from geo_crm.http import NotFound
@@ -349,7 +349,3 @@ def _refresh_summary(session: Session, plan: DeliveryPlan) -> None:
                     "duration_s": round(float(tot[2]), 1), "load": int(tot[3]), "served": served,
                     "unassigned": sum(c for _, c in un), "unassigned_by_reason": {r: c for r, c in un},
                     "stops": served + sum(c for _, c in un), "violations": viol, "feasible": not viol}
-
-
-def _unused():  # keep linters quiet about or_ import used in future filters
-    return or_
