@@ -158,7 +158,7 @@ def customers_within_radius(session: Session, scope: Scope, lon: float, lat: flo
 
 def customers_in_area(session: Session, scope: Scope, f: CustomerFilter, limit: int = 100,
                       offset: int = 0) -> tuple[int, list[dict]]:
-    """Count plus one page (by name, id) of visible customers matching `f` — e.g. a
+    """Count plus one page (by id: the order a cursor pages in) of visible customers matching `f` — e.g. a
     region (`region_id`, B-tree on the stored membership) or a drawn polygon (`within`,
     GiST). Used by the map's draw tool and the benchmark."""
     total = session.execute(apply(select(func.count()).select_from(Customer), f, scope)).scalar_one()
@@ -166,5 +166,5 @@ def customers_in_area(session: Session, scope: Scope, f: CustomerFilter, limit: 
         apply(select(Customer.id, Customer.code, Customer.name, Customer.level, Customer.status,
                      Customer.city, func.ST_X(Customer.geom).label("lon"),
                      func.ST_Y(Customer.geom).label("lat")), f, scope)
-        .order_by(Customer.name, Customer.id).limit(limit).offset(offset))
+        .order_by(Customer.id).limit(limit).offset(offset))
     return total, [dict(r._mapping) for r in rows]
