@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Date, Float, Integer, and_, cast, column, func, literal, select, table, text, type_coerce
+from sqlalchemy import Date, Float, Integer, cast, column, func, literal, select, table, text, type_coerce
 from sqlalchemy.orm import Session
 
 from geo_crm.analytics.common import REVENUE_STATUSES, WINDOW_DAYS, ReportParams
