@@ -144,3 +144,20 @@ def test_roads_import_cli_replaces_the_network(connection, monkeypatch):
     verts = _component_vertices(connection, 5)
     dur, _ = network.vertex_matrix(connection, verts)
     assert np.isfinite(dur).all()
+
+
+def test_routes_bench_cli_prints_the_final_line(tmp_path):
+    """`geo-crm routes bench` solves a VRPLIB file through the app's solver interface."""
+    from click.testing import CliRunner
+
+    from geo_crm.routing.cli import routes
+    coords = [(0, 0), (0, 10), (10, 0), (0, -10), (-10, 0)]
+    vrp = tmp_path / "tiny.vrp"
+    vrp.write_text("NAME : tiny\nTYPE : CVRP\nDIMENSION : 5\nEDGE_WEIGHT_TYPE : EUC_2D\nCAPACITY : 2\n"
+                   "NODE_COORD_SECTION\n" + "".join(f"{i + 1} {x} {y}\n" for i, (x, y) in enumerate(coords)) +
+                   "DEMAND_SECTION\n1 0\n2 1\n3 1\n4 1\n5 1\nDEPOT_SECTION\n1\n-1\nEOF\n")
+    r = CliRunner().invoke(routes, ["bench", str(vrp), "--time-limit", "1"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    last = r.output.strip().splitlines()[-1]
+    # capacity 2: two routes, each visiting two neighbours: 10 + 14 + 10 per route (rounded Euclidean)
+    assert last.startswith("cost=68 routes=2 feasible=true time_s="), last

@@ -349,3 +349,36 @@ def test_planning_page_plans_and_shows_routes(db_session, web_login):
     bad = c.post("/routes", data={"csrf_token": csrf_token_from(html), "branch": "1", "date": "tomorrow",
                                   "source": "orders", "mode": "auto", "time_limit": "1"})
     assert bad.status_code == 422 and "YYYY-MM-DD" in bad.get_data(as_text=True)
+
+
+def test_background_plans_run_concurrently_without_mixing(engine):
+    """Two plans solved at once in the executor's threads, each saved in its own
+    transaction (committed data in the throw-away test DB, removed afterwards)."""
+    from sqlalchemy.orm import sessionmaker
+
+    from geo_crm.routing import jobs
+    factory = sessionmaker(engine, expire_on_commit=False)
+    ids = []
+    try:
+        with factory() as s:
+            helsinki = helsinki_customers(s, 12)
+            reqs = [PlanRequest(plan_date=TOMORROW, branch_ids=[1], time_limit_s=1, seed=1),
+                    PlanRequest(plan_date=TOMORROW, branch_ids=[1], source="customers", customer_ids=helsinki,
+                                mode="haversine", time_limit_s=1)]
+            prepared = [planner.prepare(s, SYSTEM, r) for r in reqs]
+            plans = [persist.create_plan(s, r, user_id=None) for r in reqs]
+            s.commit()
+            ids = [p.id for p in plans]
+        futures = [jobs.submit(factory, pid, prep, {"username": "test"}) for pid, prep in zip(ids, prepared)]
+        assert [f.result(timeout=60) for f in futures] == ["planned", "planned"]
+        with factory() as s:
+            a, b = (persist.plan_detail(s, SYSTEM, pid) for pid in ids)
+            assert a["cost_mode"] == "network" and b["cost_mode"] == "haversine"
+            for d, want in ((a, len(prepared[0].stops)), (b, 12)):
+                stops = [x for r in d["routes"] for x in r["stops"]] + d["unassigned"]
+                assert len(stops) == want == d["summary"]["stops"]
+            assert {x["customer_id"] for r in b["routes"] for x in r["stops"]} == set(helsinki)
+    finally:
+        with factory() as s:
+            s.execute(text("DELETE FROM delivery_plan WHERE id = ANY(:i)"), {"i": ids})
+            s.commit()

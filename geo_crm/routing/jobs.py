@@ -40,9 +40,15 @@ def executor() -> ThreadPoolExecutor:
         return _executor
 
 
-def run_plan(session_factory, plan_id: int, prepared: Prepared) -> str:
+def run_plan(session_factory, plan_id: int, prepared: Prepared, actor: dict | None = None) -> str:
     """Compute and save plan `plan_id` with sessions from `session_factory` (a
-    sessionmaker); returns the final status."""
+    sessionmaker); returns the final status. `actor` ({"user_id", "username"}) tags the
+    transactions for the audit triggers, as request sessions are."""
+    def session_factory_(_f=session_factory):
+        s = _f()
+        s.info.update(actor or {})
+        return s
+    session_factory = session_factory_
     with session_factory() as s:
         s.execute(update(DeliveryPlan).where(DeliveryPlan.id == plan_id, DeliveryPlan.status == "queued")
                   .values(status="solving", version=DeliveryPlan.version + 1))
@@ -67,8 +73,8 @@ def run_plan(session_factory, plan_id: int, prepared: Prepared) -> str:
     return "failed"
 
 
-def submit(session_factory, plan_id: int, prepared: Prepared) -> Future:
-    return executor().submit(run_plan, session_factory, plan_id, prepared)
+def submit(session_factory, plan_id: int, prepared: Prepared, actor: dict | None = None) -> Future:
+    return executor().submit(run_plan, session_factory, plan_id, prepared, actor)
 
 
 def start_plan(session, scope, req, *, session_factory=None, background: bool = False, plan=None):
@@ -89,7 +95,7 @@ def start_plan(session, scope, req, *, session_factory=None, background: bool = 
         if session_factory is None:
             raise ValueError("background planning needs a session factory")
         session.commit()
-        submit(session_factory, plan.id, prepared)
+        submit(session_factory, plan.id, prepared, {"user_id": scope.user_id, "username": scope.username})
         return plan
     plan.status = "solving"
     result = compute(session.connection(), prepared)
