@@ -166,6 +166,7 @@ class DensityParams(CustomerFilter):
     hex_size_m: Annotated[float, Field(ge=100, le=200_000, description="hexagon edge, metres (EPSG:3067)")] = 5000
     as_of: Annotated[date | None, Field(description="revenue window ends here (default today)")] = None
     simplify: bool = True
+    revenue: Annotated[bool, Field(description="include revenue (false: faster, revenue null)")] = True
 
 
 @operation("/stats/density", "GET", summary="Customer density per region, territory or hex cell (GeoJSON)",
@@ -178,10 +179,11 @@ def density(query: DensityParams):
     scope, f = current_scope(), filter_of(query)
     as_of = query.as_of or date.today()
     key = ("density", scope.cache_key, scope.role if scope.cache_key != "all" else "", filter_key(f),
-           query.by, query.hex_size_m, as_of.isoformat(), query.simplify)
+           query.by, query.hex_size_m, as_of.isoformat(), query.simplify, query.revenue)
 
     def compute():
-        fc = run(dens.density, read_db(), scope, query.by, f, query.hex_size_m, as_of, query.simplify)
+        fc = run(dens.density, read_db(), scope, query.by, f, query.hex_size_m, as_of, query.simplify,
+                 query.revenue)
         return json.dumps(fc, separators=(",", ":")).encode()
     if query.by != "hex":
         # region/territory figures come from B-tree lookups (fast): always fresh, ETag only

@@ -89,8 +89,12 @@ def _features(rows, id_key="id") -> dict:
 
 
 def density(session: Session, scope: Scope, by: str = "region", f: CustomerFilter | None = None,
-            hex_size_m: float = 5000, as_of: date | None = None, simplify: bool = True) -> dict:
-    """Density FeatureCollection (see module docstring). `as_of` defaults to today."""
+            hex_size_m: float = 5000, as_of: date | None = None, simplify: bool = True,
+            with_revenue: bool = True) -> dict:
+    """Density FeatureCollection (see module docstring). `as_of` defaults to today.
+    `with_revenue=False` skips the order aggregation (revenue is then null)."""
+    if not with_revenue:
+        scope = _NoOrders(scope)
     if by not in BY:
         raise FilterError("by", "must be one of region, territory, hex")
     as_of = as_of or date.today()
@@ -106,6 +110,19 @@ def density(session: Session, scope: Scope, by: str = "region", f: CustomerFilte
                         "hex_size_m": float(hex_size_m) if by == "hex" else None,
                         "total_count": sum(x["properties"]["count"] for x in fc["features"])}
     return fc
+
+
+class _NoOrders:
+    """A Scope wrapper that answers 'no' to order.read, so revenue is left out."""
+
+    def __init__(self, scope):
+        self._scope = scope
+
+    def can(self, action: str) -> bool:
+        return action != "order.read" and self._scope.can(action)
+
+    def __getattr__(self, name):
+        return getattr(self._scope, name)
 
 
 def _geom_sql(col: str, simplify: bool) -> str:
@@ -128,7 +145,7 @@ def _by_region(session, scope, f, as_of, simplify) -> dict:
     rev_join = ("LEFT JOIN (SELECT vis.region_id, sum(rev.revenue) AS revenue FROM vis JOIN rev "
                 "ON rev.customer_id = vis.id GROUP BY vis.region_id) rv ON rv.region_id = r.id") if rev_cte else ""
     sql = f"""
-    WITH vis AS MATERIALIZED ({vsql}){rev_cte},
+    WITH vis AS ({vsql}){rev_cte},
     cnt AS (SELECT region_id, count(*) AS count FROM vis WHERE region_id IS NOT NULL GROUP BY region_id),
     pop AS (SELECT region_id, sum(population) AS population FROM place WHERE region_id IS NOT NULL GROUP BY region_id)
     SELECT r.id, r.name, coalesce(cnt.count, 0) AS count, r.area_km2, coalesce(pop.population, 0) AS population,
