@@ -32,7 +32,8 @@ SEED = 1
 TARGETS_MS = {
     "region: count + first 100": 50, "radius 5 km sorted, limit 100": 20, "density by region": 300,
     "density hex 1 km (cold)": 2000, "density hex 1 km (cached)": 100, "tile z6": 50, "tile z10": 50,
-    "tile z6 (cold)": 50, "tile z10 (cold)": 50,
+    "tile z6 (cold)": 50, "tile z10 (cold)": 50, "density by region (no revenue)": 300,
+    "density hex 1 km (cold, no revenue)": 2000,
     "/map ready (Chromium)": 3000,
 }
 
@@ -132,8 +133,12 @@ def run_benchmarks(url: str, repeat: int, browser: bool) -> dict[str, list[float
         res["radius 5 km sorted, limit 100"] = timed(lambda: queries.customers_within_radius(
             s, scope, *rng.choice(pts), 5000, None, limit=100), repeat)
         res["density by region"] = timed(lambda: density.density(s, scope, "region"), max(3, repeat // 4))
+        res["density by region (no revenue)"] = timed(
+            lambda: density.density(s, scope, "region", with_revenue=False), max(3, repeat // 4))
         # cold hex: the domain call (no cache); cached: the API with its per-scope cache
         res["density hex 1 km (cold)"] = timed(lambda: density.density(s, scope, "hex", hex_size_m=1000), 3)
+        res["density hex 1 km (cold, no revenue)"] = timed(
+            lambda: density.density(s, scope, "hex", hex_size_m=1000, with_revenue=False), 3)
     from geo_crm.app import create_app
     app = create_app(Settings(database_url=url, secret_key="bench-" + "x" * 30, tile_url=None), TESTING=True)
     client = app.test_client()
