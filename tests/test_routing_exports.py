@@ -134,3 +134,11 @@ def test_export_endpoint(detail, api):
     assert api("admin").get(f"/api/v1/routes/{detail['id']}/export?format=shp").status_code == 422
     assert api("admin").get(f"/api/v1/routes/{detail['id']}/export?format=csv&route=99").status_code == 422
     assert api("admin").get("/api/v1/routes/999999/export?format=gpx").status_code == 404
+
+
+def test_openapi_documents_route_operations(client):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    paths = doc["paths"]
+    assert "post" in paths["/api/v1/routes/plan"]
+    assert "patch" in paths["/api/v1/routes/{plan_id}/stops"]
+    assert "get" in paths["/api/v1/routes/{plan_id}/export"]

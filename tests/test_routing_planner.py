@@ -49,7 +49,7 @@ def assert_feasible(res: planner.PlanResult) -> None:
 def plan(session, scope=SYSTEM, **kw) -> planner.PlanResult:
     kw.setdefault("plan_date", TOMORROW)
     kw.setdefault("branch_ids", [1])
-    kw.setdefault("time_limit_s", 2)
+    kw.setdefault("time_limit_s", 1)
     return planner.compute(session.connection(), planner.prepare(session, scope, PlanRequest(**kw)))
 
 
@@ -89,7 +89,7 @@ def test_tomorrows_helsinki_orders_plan_on_the_road_network(db_session):
 
 def test_haversine_mode_and_multi_depot(db_session):
     res = plan(db_session, branch_ids=[1, 2], source="filter", customer_filter={"branch_id": 2},
-               mode="auto", time_limit_s=2)
+               mode="auto", time_limit_s=1)
     assert res.mode == "haversine"        # branch 2 lies far outside the Helsinki extract
     assert_feasible(res)
     assert {d.branch_id for d in res.prepared.depots} == {1, 2}
