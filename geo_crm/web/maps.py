@@ -58,14 +58,15 @@ def _sites(s, model) -> list[dict]:
     return [{"id": r[0], "name": r[1], "city": r[2], "lon": r[3], "lat": r[4]} for r in rows]
 
 
-def _density(s, scope, by, f, hex_size_m=10_000):
-    """Density FeatureCollection through the app's aggregate cache (shared with the API)."""
+def _density(s, scope, by, f, hex_size_m=10_000, with_revenue=True):
+    """Density FeatureCollection; hex grids through the app's aggregate cache."""
     from geo_crm.api.spatial import aggregate_cache
     from geo_crm.spatial.cache import filter_key
     if by != "hex":
-        return dens.density(s, scope, by, f, hex_size_m=hex_size_m)
-    key = ("density-fc", scope.cache_key, scope.role, filter_key(f), by, hex_size_m)
-    return aggregate_cache().get_or_compute(key, lambda: dens.density(s, scope, by, f, hex_size_m=hex_size_m))
+        return dens.density(s, scope, by, f, hex_size_m=hex_size_m, with_revenue=with_revenue)
+    key = ("density-fc", scope.cache_key, scope.role, filter_key(f), by, hex_size_m, with_revenue)
+    return aggregate_cache().get_or_compute(key, lambda: dens.density(s, scope, by, f, hex_size_m=hex_size_m,
+                                                                      with_revenue=with_revenue))
 
 
 def _base(s, regions_fc):
@@ -116,12 +117,12 @@ def customer_map():
         if sa["features"]:
             mp.regions_layer(sa, name=_("Service areas"), show=False, fill_opacity=0.1,
                              fields=(("area_km2", "km²"),)).add_to(m)
-    hexes = _density(s, scope, "hex", f, 10_000)
+    hexes = _density(s, scope, "hex", f, 10_000, with_revenue=False)
     pts = [[json_centroid(x["geometry"])[1], json_centroid(x["geometry"])[0], x["properties"]["count"]]
            for x in hexes["features"]]
     if pts:
         mp.heat_layer(pts, name=_("Heat map"), show=False).add_to(m)
-    reg = _density(s, scope, "region", f)
+    reg = _density(s, scope, "region", f, with_revenue=False)
     if any(x["properties"]["count"] for x in reg["features"]):
         mp.choropleth(reg, "per_10k_inhabitants", scheme="quantiles", k=5, name=_("Density choropleth"),
                       title=_("Customers per 10,000 inhabitants"), show=False,
@@ -159,7 +160,7 @@ def density():
     show_hot = request.args.get("hotspots") == "1"
     regions_fc = _regions_fc(s)
     m = _base(s, regions_fc)
-    fc = _density(s, scope, by, f, hex_size)
+    fc = _density(s, scope, by, f, hex_size, with_revenue=(metric == "revenue"))
     legend = None
     values = [x["properties"][metric] for x in fc["features"] if x["properties"][metric] is not None]
     if values:
