@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 DUPLICATE_DISTANCE_M = 200
 DUPLICATE_NAME_SIMILARITY = 0.5
 MAX_DUPLICATE_REPORTS = 1000
+GRID_CELL_M = 250          # > DUPLICATE_DISTANCE_M with a margin for sphere vs spheroid
 
 # staging columns per kind: (column, SQL type, target column, default-on-insert SQL or None)
 STAGE = {
@@ -229,14 +230,34 @@ def find_duplicates(conn: Connection, kind: str) -> list[dict]:
     table, st = TABLE[kind], f"imp_{kind}"
     near = (f"ST_DWithin(a.geom::geography, b.geom::geography, {DUPLICATE_DISTANCE_M})")
     out = []
+    # within the file: candidate pairs from a hash join on a 3-D grid of earth-centred
+    # (sphere, R = 6378137 m) coordinates with GRID_CELL_M cells; a chord is never longer
+    # than the distance along the surface, so every pair closer than DUPLICATE_DISTANCE_M
+    # lies in the same or a neighbouring cell, anywhere on Earth (poles and the
+    # antimeridian included). One hash join instead of 100k GiST probes.
+    cell = GRID_CELL_M
+    conn.execute(text("DROP TABLE IF EXISTS imp_grid"))
+    conn.execute(text(
+        f"CREATE TEMP TABLE imp_grid AS SELECT row_no,"
+        f" floor(6378137 * cos(radians(ST_Y(geom))) * cos(radians(ST_X(geom))) / {cell})::int AS gx,"
+        f" floor(6378137 * cos(radians(ST_Y(geom))) * sin(radians(ST_X(geom))) / {cell})::int AS gy,"
+        f" floor(6378137 * sin(radians(ST_Y(geom))) / {cell})::int AS gz FROM {st} WHERE geom IS NOT NULL"))
+    conn.execute(text("ANALYZE imp_grid"))
+    conn.execute(text("SET LOCAL enable_mergejoin = off"))   # narrow rows, one hash of the grid
     for r in conn.execute(text(
-            f"SELECT a.row_no, a.code, b.row_no, b.code, round(similarity(a.name, b.name)::numeric, 2),"
+            f"WITH pairs AS MATERIALIZED (SELECT a.row_no AS ra, b.row_no AS rb FROM imp_grid a"
+            f" CROSS JOIN (SELECT x, y, z FROM generate_series(-1, 1) x, generate_series(-1, 1) y,"
+            f" generate_series(-1, 1) z) o"
+            f" JOIN imp_grid b ON b.gx = a.gx + o.x AND b.gy = a.gy + o.y AND b.gz = a.gz + o.z"
+            f" WHERE b.row_no > a.row_no)"
+            f" SELECT a.row_no, a.code, b.row_no, b.code, round(similarity(a.name, b.name)::numeric, 2),"
             f" round(ST_Distance(a.geom::geography, b.geom::geography)::numeric, 1)"
-            f" FROM {st} a JOIN {st} b ON b.row_no > a.row_no AND b.geom && ST_Expand(a.geom, 0.006)"
+            f" FROM pairs p JOIN {st} a ON a.row_no = p.ra JOIN {st} b ON b.row_no = p.rb"
             f" WHERE {near} AND similarity(a.name, b.name) >= {DUPLICATE_NAME_SIMILARITY}"
             f" ORDER BY a.row_no, b.row_no LIMIT {MAX_DUPLICATE_REPORTS}")):
         out.append({"row": r[2], "code": r[3], "duplicate_of_row": r[0], "duplicate_of_code": r[1],
                     "name_similarity": float(r[4]), "distance_m": float(r[5]), "where": "file"})
+    conn.execute(text("SET LOCAL enable_mergejoin = on"))
     for r in conn.execute(text(
             f"SELECT a.row_no, a.code, b.code, round(similarity(a.name, b.name)::numeric, 2),"
             f" round(ST_Distance(a.geom::geography, b.geom::geography)::numeric, 1)"
@@ -253,6 +274,10 @@ def load(conn: Connection, kind: str, records: list[dict], present: set[str],
     """Stage and merge `records` inside the caller's transaction. Returns counts and
     possible duplicates."""
     say = progress or (lambda s: None)
+    # the import is one transaction: a crash before commit loses nothing that was not
+    # lost anyway, so the commit need not wait for the WAL flush
+    conn.execute(text("SET LOCAL synchronous_commit = off"))
+    conn.execute(text("SET LOCAL work_mem = '64MB'"))
     if kind == "customers":
         conn.execute(text("SET LOCAL geo_crm.bulk = 'on'"))
         conn.execute(text("SET LOCAL gin_pending_list_limit = '64MB'"))
