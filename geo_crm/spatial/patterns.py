@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from geo_crm.customers.filters import CustomerFilter, FilterError
 from geo_crm.models import Customer
 from geo_crm.security.scope import Scope
-from geo_crm.spatial.density import _compile, _rename, _run, _visible_sql, density, hex_cells_sql
+from geo_crm.spatial.density import PLACE_XY_SQL, _compile, _rename, _run, _visible_sql, density, hex_cells_sql
 from geo_crm.spatial.hexgrid import SQRT3
 
 MIN_HOTSPOT_HEX_M = 1000
@@ -112,13 +112,12 @@ def underserved_areas(session: Session, scope: Scope, f: CustomerFilter | None =
 def _hex_population_cells(session, scope, f, size) -> dict:
     from geo_crm.spatial.hexgrid import cell_sql
     csql, cparams = hex_cells_sql(session, scope, f)
-    pi, pj = cell_sql("ST_X(pg)", "ST_Y(pg)", "%(size)s")
+    pi, pj = cell_sql("x", "y", "%(size)s")
     sql = f"""
     WITH cells AS MATERIALIZED ({csql}),
     agg AS (SELECT i, j, count(*) AS count FROM cells GROUP BY i, j),
     pop AS (SELECT i, j, sum(population) AS population FROM (
-              SELECT {pi} AS i, {pj} AS j, population FROM (SELECT ST_Transform(geom, 3067) AS pg, population
-              FROM place) p0) p GROUP BY i, j)
+              SELECT {pi} AS i, {pj} AS j, population FROM {PLACE_XY_SQL} p0) p GROUP BY i, j)
     SELECT pop.i || ':' || pop.j AS id, 'hex ' || pop.i || ',' || pop.j AS name, pop.population,
            coalesce(agg.count, 0) AS count,
            ST_AsGeoJSON(ST_Transform(ST_SetSRID(ST_Hexagon(%(size)s, pop.i, pop.j), 3067), 4326), 6) AS geometry

@@ -40,7 +40,7 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8
 
 
 def _units(session: Session, scope: Scope, metric: str, size: float, as_of: date):
-    ci, cj = cell_sql("ST_X(ST_Transform(c.geom, 3067))", "ST_Y(ST_Transform(c.geom, 3067))", "%(size)s")
+    ci, cj = cell_sql("c.x", "c.y", "%(size)s")
     cf_sql, cf_params = _rename(*_compile(session, select(Customer.id).where(scope.customer_filter())), "c_")
     if metric == "customers":
         load = "count(*)::float8"
@@ -66,8 +66,9 @@ def _units(session: Session, scope: Scope, metric: str, size: float, as_of: date
     grid AS (SELECT h.i, h.j, h.geom FROM ext, ST_HexagonGrid(%(size)s, ext.g) h
               WHERE EXISTS (SELECT 1 FROM region_part rp WHERE ST_Intersects(rp.geom, ST_Transform(h.geom, 4326)))),
     loads AS (SELECT {ci} AS i, {cj} AS j, {load} AS load
-                FROM customer c {extra}
-               WHERE c.geom IS NOT NULL AND c.id IN ({cf_sql}) GROUP BY 1, 2)
+                FROM (SELECT id, ST_X(g) AS x, ST_Y(g) AS y FROM (SELECT id, ST_Transform(geom, 3067) AS g
+                        FROM customer WHERE geom IS NOT NULL AND id IN ({cf_sql})) c0 OFFSET 0) c {extra}
+               GROUP BY 1, 2)
     SELECT g.i, g.j, coalesce(l.load, 0) AS load, ST_X(ST_Centroid(g.geom)) AS x, ST_Y(ST_Centroid(g.geom)) AS y,
            ST_AsBinary(ST_Transform(g.geom, 4326)) AS wkb
       FROM grid g LEFT JOIN loads l ON l.i = g.i AND l.j = g.j
