@@ -10,7 +10,7 @@ from flask import Flask, current_app, g, jsonify, render_template, request, sess
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from geo_crm.config import Settings
 from geo_crm.db import Database, make_engine
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             csrf.exempt(bp)  # bearer tokens need none; cookie callers are checked in _load_caller
 
     app.before_request(_load_caller)
+    app.before_request(_reject_nul)
     app.after_request(_security_headers)
     app.teardown_appcontext(close_sessions)
     _register_error_handlers(app)
@@ -124,6 +125,39 @@ def _load_caller() -> None:
     if g.auth_method == "cookie" and request.path.startswith(("/api/", "/ogc")) \
             and request.method not in ("GET", "HEAD", "OPTIONS"):
         csrf.protect()
+
+
+def _nul_field(value, path: str = "body") -> str | None:
+    """The first field of a decoded JSON value holding a NUL character, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            hit = ("\x00" in k and f"{path}.{k}") or _nul_field(v, f"{path}.{k}")
+            if hit:
+                return hit
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            hit = _nul_field(v, f"{path}.{i}")
+            if hit:
+                return hit
+    return None
+
+
+def _reject_nul():
+    """NUL characters cannot be stored in PostgreSQL text: refuse them at the edge
+    (422 on the API, 400 on forms) instead of failing deep inside a query."""
+    field = next((k for k, v in request.args.items(multi=True) if "\x00" in k or "\x00" in v), None)
+    if field is None and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        field = next((k for k, v in request.form.items(multi=True) if "\x00" in k or "\x00" in v), None)
+    if field is None and request.is_json:
+        field = _nul_field(request.get_json(silent=True))
+    if field is None:
+        return None
+    problem = "must not contain NUL characters"
+    if _wants_json():
+        return _error(422, "validation", f"{field}: {problem}", fields=[{"field": field, "problem": problem}])
+    return _error(400, "validation", f"{field}: {problem}")
 
 
 def _tile_origin(url: str | None) -> str:
@@ -208,6 +242,13 @@ def _register_error_handlers(app: Flask) -> None:
             return _error(422, "query_too_expensive",
                           "the query took too long; narrow the area or the filters")
         return _error(503, "database_unavailable", "the database is unavailable; try again shortly")
+
+    @app.errorhandler(DataError)
+    def bad_value(e):
+        # SQLSTATE class 22 (a value out of range or malformed for its column): bad
+        # input that slipped past validation. Logged, answered as a client error.
+        log.warning("data error: %s", str(getattr(e, "orig", e)).splitlines()[0])
+        return _error(422, "invalid_value", "a value is out of range or malformed")
 
     @app.errorhandler(DBAPIError)
     def db_error(e):

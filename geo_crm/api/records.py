@@ -49,13 +49,16 @@ def _fc(features: list[dict], page: Page):
     return geojson_response({"type": "FeatureCollection", "features": features, **_page_members(page)})
 
 
+GEOJSON = ["application/geo+json"]
+
+
 def _feature_resp(feat: dict, version: int, status: int = 200):
     return with_etag(geojson_response(feat, status), version)
 
 
 class Paging(StrictModel):
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=10_000_000)
 
 
 # -- branches -------------------------------------------------------------------------------
@@ -83,7 +86,7 @@ TAG_B = ["branches"]
 
 
 @operation("/branches", summary="List branches (GeoJSON Points)", tags=TAG_B, permission="branch.read",
-           query=BranchQuery)
+           query=BranchQuery, content_types=GEOJSON)
 @domain_errors
 def list_branches(query: BranchQuery):
     s, scope = db(), current_scope()
@@ -92,7 +95,7 @@ def list_branches(query: BranchQuery):
 
 
 @operation("/branches/<int:branch_id>", summary="A branch with its service area", tags=TAG_B,
-           permission="branch.read", responses={404: "not found"})
+           permission="branch.read", responses={404: "not found"}, content_types=GEOJSON)
 @domain_errors
 def get_branch(branch_id: int):
     s, scope = db(), current_scope()
@@ -103,7 +106,7 @@ def get_branch(branch_id: int):
 
 
 @operation("/branches", "POST", summary="Create a branch", tags=TAG_B, permission="branch.write", body=BranchIn,
-           responses={201: "created", 422: "invalid"})
+           responses={201: "created", 422: "invalid"}, content_types=GEOJSON)
 @domain_errors
 def create_branch(body: BranchIn):
     s = db()
@@ -113,7 +116,7 @@ def create_branch(body: BranchIn):
 
 
 @operation("/branches/<int:branch_id>", "PATCH", summary="Update a branch (If-Match: version)", tags=TAG_B,
-           permission="branch.write", body=BranchIn, responses={412: "stale version", 422: "invalid"})
+           permission="branch.write", body=BranchIn, responses={412: "stale version", 422: "invalid"}, content_types=GEOJSON)
 @domain_errors
 def update_branch(branch_id: int, body: BranchIn):
     s = db()
@@ -218,7 +221,7 @@ class PartnerIn(StrictModel):
 
 
 @operation("/partners", summary="List partners (GeoJSON Points)", tags=TAG_P, permission="partner.read",
-           query=PartnerQuery)
+           query=PartnerQuery, content_types=GEOJSON)
 @domain_errors
 def list_partners(query: PartnerQuery):
     s = db()
@@ -227,7 +230,7 @@ def list_partners(query: PartnerQuery):
     return _fc([partners.partner_feature(s, p, with_area=query.include_area) for p in page.items], page)
 
 
-@operation("/partners/<int:partner_id>", summary="A partner with coverage", tags=TAG_P, permission="partner.read")
+@operation("/partners/<int:partner_id>", summary="A partner with coverage", tags=TAG_P, permission="partner.read", content_types=GEOJSON)
 @domain_errors
 def get_partner(partner_id: int):
     s = db()
@@ -236,7 +239,7 @@ def get_partner(partner_id: int):
 
 
 @operation("/partners", "POST", summary="Create a partner", tags=TAG_P, permission="partner.write", body=PartnerIn,
-           responses={201: "created", 422: "invalid"})
+           responses={201: "created", 422: "invalid"}, content_types=GEOJSON)
 @domain_errors
 def create_partner(body: PartnerIn):
     s = db()
@@ -246,7 +249,7 @@ def create_partner(body: PartnerIn):
 
 
 @operation("/partners/<int:partner_id>", "PATCH", summary="Update a partner (If-Match: version)", tags=TAG_P,
-           permission="partner.write", body=PartnerIn, responses={412: "stale version"})
+           permission="partner.write", body=PartnerIn, responses={412: "stale version"}, content_types=GEOJSON)
 @domain_errors
 def update_partner(partner_id: int, body: PartnerIn):
     s = db()
@@ -373,7 +376,7 @@ def _order_data(body: OrderIn) -> dict:
 
 
 @operation("/orders", summary="List visible orders (GeoJSON, delivery point)", tags=TAG_O,
-           permission="order.read", query=OrderQuery)
+           permission="order.read", query=OrderQuery, content_types=GEOJSON)
 @domain_errors
 def list_orders(query: OrderQuery):
     s, scope = db(), current_scope()
@@ -384,7 +387,7 @@ def list_orders(query: OrderQuery):
 
 
 @operation("/orders/<int:order_id>", summary="An order with its lines", tags=TAG_O, permission="order.read",
-           responses={404: "not found or not visible"})
+           responses={404: "not found or not visible"}, content_types=GEOJSON)
 @domain_errors
 def get_order(order_id: int):
     s, scope = db(), current_scope()
@@ -393,7 +396,7 @@ def get_order(order_id: int):
 
 
 @operation("/orders", "POST", summary="Create an order; totals are computed from the lines", tags=TAG_O,
-           permission="order.write", body=OrderIn, responses={201: "created", 422: "invalid"})
+           permission="order.write", body=OrderIn, responses={201: "created", 422: "invalid"}, content_types=GEOJSON)
 @domain_errors
 def create_order(body: OrderIn):
     s, scope = db(), current_scope()
@@ -403,7 +406,7 @@ def create_order(body: OrderIn):
 
 
 @operation("/orders/<int:order_id>", "PATCH", summary="Update an order or move its status (If-Match)",
-           tags=TAG_O, permission="order.write", body=OrderIn, responses={412: "stale version", 422: "invalid"})
+           tags=TAG_O, permission="order.write", body=OrderIn, responses={412: "stale version", 422: "invalid"}, content_types=GEOJSON)
 @domain_errors
 def update_order(order_id: int, body: OrderIn):
     s, scope = db(), current_scope()
@@ -445,7 +448,7 @@ class RegionIn(StrictModel):
 
 
 @operation("/regions", summary="Administrative regions (GeoJSON, population, area_km2)", tags=TAG_R,
-           permission=regions.READ, query=RegionQuery)
+           permission=regions.READ, query=RegionQuery, content_types=GEOJSON)
 @domain_errors
 def list_regions(query: RegionQuery):
     page = regions.list_regions(db(), current_scope(), level=query.level, q=query.q, simplify_m=query.simplify_m,
@@ -454,7 +457,7 @@ def list_regions(query: RegionQuery):
 
 
 @operation("/regions/<int:region_id>", summary="A region", tags=TAG_R, permission=regions.READ,
-           query=RegionOneQuery)
+           query=RegionOneQuery, content_types=GEOJSON)
 @domain_errors
 def get_region(region_id: int, query: RegionOneQuery):
     _, feat = regions.get_region(db(), current_scope(), region_id, query.simplify_m)
@@ -462,7 +465,7 @@ def get_region(region_id: int, query: RegionOneQuery):
 
 
 @operation("/regions/<int:region_id>", "PATCH", summary="Rename a region or update its population (admin)",
-           tags=TAG_R, permission="region.write", body=RegionIn)
+           tags=TAG_R, permission="region.write", body=RegionIn, content_types=GEOJSON)
 @domain_errors
 def update_region(region_id: int, body: RegionIn):
     s, scope = db(), current_scope()

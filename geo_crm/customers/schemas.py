@@ -134,6 +134,13 @@ class CustomerFields(LocationInput):
             raise ValueError("must not be blank")
         return v
 
+    @field_validator("delivery_start", "delivery_end")
+    @classmethod
+    def _local_time(cls, v):
+        if v is not None and v.tzinfo is not None:
+            raise ValueError("must be a local time of day without a UTC offset, e.g. 08:30")
+        return v
+
     @field_validator("country")
     @classmethod
     def _upper(cls, v):
