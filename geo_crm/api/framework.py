@@ -37,6 +37,14 @@ def validation_error(field: str, problem: str, status: int = 422) -> ApiError:
     return ApiError(status, "validation", f"{field}: {problem}", [{"field": field, "problem": problem}])
 
 
+@bp.after_request
+def _no_content_type_without_content(resp: Response) -> Response:
+    """204/304 carry no body, so no Content-Type (Flask would add text/html)."""
+    if resp.status_code in (204, 304):
+        resp.headers.pop("Content-Type", None)
+    return resp
+
+
 @bp.errorhandler(ApiError)
 def _api_error(e: ApiError):
     body = {"error": {"code": e.code, "message": e.message}}

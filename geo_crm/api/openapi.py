@@ -27,6 +27,37 @@ def _ref(model, components: dict) -> dict:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+NO_CONTENT = {204, 304}
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _generic_responses(op) -> dict[int, str]:
+    """Statuses every operation of a kind can answer, whatever its handler does: the
+    framework and the app's error handlers produce them (see geo_crm/app.py)."""
+    out: dict[int, str] = {}
+    if op.auth:
+        out[401] = "authentication required"
+        # the 404-not-403 policy: a record (in the path, the query or the body) that does
+        # not exist or that the caller may not see
+        out[404] = "not found, or not visible to you"
+    if op.permission:
+        out[403] = "not permitted"
+    if op.query or op.body:
+        out[422] = "validation error"
+    if op.body:
+        out[400] = "malformed request"
+    if op.method in WRITES and op.auth:
+        out[400] = "malformed request, a bad If-Match header, or (cookie callers) a missing CSRF token"
+        out[409] = "conflicts with the record's current state"
+        out[422] = "validation error, or the change breaks a business rule"
+    if op.method in ("PUT", "PATCH", "DELETE") and op.auth:
+        out[412] = "If-Match names a stale version"
+    if op.method == "DELETE":
+        out[204] = "deleted"
+    out[503] = "the database is unavailable; retry shortly"
+    return out
+
+
 def build_document() -> dict:
     paths: dict = {}
     components: dict = {}
@@ -65,12 +96,8 @@ def build_document() -> dict:
         status_ok = 201 if op.method == "POST" and 201 in op.responses else 200
         entry["responses"][str(status_ok)] = ok
         err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-        for code, desc in {**({401: "authentication required"} if op.auth else {}),
-                           **({403: "not permitted"} if op.permission else {}),
-                           **({422: "validation error"} if op.query or op.body else {}),
-                           **({400: "malformed request"} if op.body else {}),
-                           **{k: v for k, v in op.responses.items() if k != status_ok}}.items():
-            entry["responses"][str(code)] = {"description": desc, **err}
+        for code, desc in {**_generic_responses(op), **{k: v for k, v in op.responses.items() if k != status_ok}}.items():
+            entry["responses"][str(code)] = {"description": desc} if code in NO_CONTENT else {"description": desc, **err}
         if op.auth:
             entry["security"] = [{"bearer": []}, {"cookie": []}]
         paths.setdefault(path, {})[op.method.lower()] = entry

@@ -182,7 +182,8 @@ def list_opportunities(query: OpportunityQuery):
 
 
 @operation("/opportunities", "POST", summary="Create an opportunity (sales manager, admin)", tags=TAGS,
-           permission="opportunity.create", body=OpportunityCreate, response=OpportunityOut, responses=ERR)
+           permission="opportunity.create", body=OpportunityCreate, response=OpportunityOut,
+           responses={**ERR, 201: "created"})
 def create_opportunity(body: OpportunityCreate):
     s = db()
     with domain_errors():
@@ -268,7 +269,7 @@ def list_steps(opp_id: int):
 
 
 @operation("/opportunities/<int:opp_id>/plan-steps", "POST", summary="Add a dated plan step", tags=TAGS,
-           permission="opportunity.plan", body=StepCreate, response=StepOut, responses=ERR)
+           permission="opportunity.plan", body=StepCreate, response=StepOut, responses={**ERR, 201: "created"})
 def create_step(opp_id: int, body: StepCreate):
     s = db()
     with domain_errors():

@@ -114,7 +114,7 @@ def list_records(query: ServiceQuery):
 
 
 @operation("/service-records", "POST", summary="File a service request", tags=TAGS, permission="service.create",
-           body=ServiceCreate, response=ServiceOut, responses=ERR)
+           body=ServiceCreate, response=ServiceOut, responses={**ERR, 201: "created"})
 def create_record(body: ServiceCreate):
     s = db()
     with domain_errors():
