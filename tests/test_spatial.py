@@ -218,3 +218,21 @@ def test_explain_region_and_territory_use_btree(connection, db_session):
     sql, p = _compiled(db_session, apply(select(func.count()).select_from(Customer), None, regional))
     plan = "\n".join(r[0] for r in connection.exec_driver_sql("EXPLAIN " + sql, p))
     assert "customer_territory" in plan and ("ix_customer_territory" in plan or "pk_customer_territory" in plan), plan
+
+
+def test_cli_nearest_and_density(database_url, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from geo_crm.spatial.cli import spatial
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    r = CliRunner().invoke(spatial, ["nearest", "--lon", "24.94", "--lat", "60.17", "--n", "2"])
+    assert r.exit_code == 0, r.output
+    assert len([ln for ln in r.output.splitlines() if " m  " in ln]) == 2
+    r = CliRunner().invoke(spatial, ["density", "--by", "region", "--level", "key"])
+    assert r.exit_code == 0, r.output
+    fc = json.loads(r.output)
+    assert fc["type"] == "FeatureCollection" and fc["features"]
+    r = CliRunner().invoke(spatial, ["density", "--by", "hex", "--hex-size-m", "5"])
+    assert r.exit_code != 0 and "hex_size_m" in r.output
