@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from urllib.parse import urlparse
 
-from flask import Flask, current_app, g, jsonify, render_template, request, session as cookie
+from flask import Flask, current_app, g, jsonify, make_response, render_template, request, session as cookie
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import select
@@ -237,11 +237,21 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def db_down(e):
-        log.warning("database unavailable: %s", e.__class__.__name__)
-        if "statement timeout" in str(e.orig) if getattr(e, "orig", None) else False:
+        orig = getattr(e, "orig", None)
+        code = getattr(orig, "pgcode", None)
+        if code == "57014" and "statement timeout" in str(orig):   # query_canceled by statement_timeout
+            log.warning("statement timeout on %s", request.path)
             return _error(422, "query_too_expensive",
                           "the query took too long; narrow the area or the filters")
-        return _error(503, "database_unavailable", "the database is unavailable; try again shortly")
+        if code == "55P03":                                         # lock_not_available (lock_timeout)
+            log.warning("lock timeout on %s", request.path)
+            resp = make_response(_error(503, "busy", "the record is being changed by someone else; try again shortly"))
+            resp.headers["Retry-After"] = "1"
+            return resp
+        log.warning("database unavailable: %s", e.__class__.__name__)
+        resp = make_response(_error(503, "database_unavailable", "the database is unavailable; try again shortly"))
+        resp.headers["Retry-After"] = "5"
+        return resp
 
     @app.errorhandler(DataError)
     def bad_value(e):

@@ -19,7 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 def make_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: int = 15000,
                 application_name: str = "geo-crm") -> Engine:
     """An engine with sane pool and timeout settings. The statement timeout protects
-    the server from runaway spatial queries."""
+    the server from runaway spatial queries. Lock waits give up before the statement
+    timeout (at most 5 s, or half the statement timeout), so a blocked write answers
+    "busy" (503) rather than "too expensive" (422)."""
+    stmt_ms = int(statement_timeout_ms)
+    lock_ms = min(5000, max(1, stmt_ms // 2)) if stmt_ms > 0 else 5000
     engine = create_engine(
         url,
         pool_size=pool_size,
@@ -30,7 +34,7 @@ def make_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: int = 150
         connect_args={
             "connect_timeout": 5,
             "application_name": application_name,
-            "options": f"-c statement_timeout={int(statement_timeout_ms)} -c lock_timeout=5000",
+            "options": f"-c statement_timeout={stmt_ms} -c lock_timeout={lock_ms}",
         },
     )
     return engine
