@@ -257,15 +257,34 @@ def find_duplicates(conn: Connection, kind: str) -> list[dict]:
             f" ORDER BY a.row_no, b.row_no LIMIT {MAX_DUPLICATE_REPORTS}")):
         out.append({"row": r[2], "code": r[3], "duplicate_of_row": r[0], "duplicate_of_code": r[1],
                     "name_similarity": float(r[4]), "distance_m": float(r[5]), "where": "file"})
-    conn.execute(text("SET LOCAL enable_mergejoin = on"))
+    # against the database: the same grid for the stored records inside the file's
+    # extent grown by the distance (one index range scan and a hash join, not one GiST
+    # probe per staged row)
+    grid = lambda g: (  # noqa: E731
+        f"floor(6378137 * cos(radians(ST_Y({g}))) * cos(radians(ST_X({g}))) / {cell})::int AS gx,"
+        f" floor(6378137 * cos(radians(ST_Y({g}))) * sin(radians(ST_X({g}))) / {cell})::int AS gy,"
+        f" floor(6378137 * sin(radians(ST_Y({g}))) / {cell})::int AS gz")
+    conn.execute(text("DROP TABLE IF EXISTS imp_grid_db"))
+    conn.execute(text(
+        f"CREATE TEMP TABLE imp_grid_db AS SELECT b.code, {grid('b.geom')} FROM {table} b,"
+        f" (SELECT ST_Extent(geom)::geometry AS e FROM {st}) x"
+        f" WHERE x.e IS NOT NULL AND b.geom && ST_Expand(x.e,"
+        f"  least(180, 0.002 / cos(radians(least(89.9, greatest(abs(ST_YMin(x.e)), abs(ST_YMax(x.e))) + 0.002)))),"
+        f"  0.002)"))
+    conn.execute(text("ANALYZE imp_grid_db"))
     for r in conn.execute(text(
-            f"SELECT a.row_no, a.code, b.code, round(similarity(a.name, b.name)::numeric, 2),"
+            f"WITH pairs AS MATERIALIZED (SELECT a.row_no AS ra, b.code AS cb FROM imp_grid a"
+            f" CROSS JOIN (SELECT x, y, z FROM generate_series(-1, 1) x, generate_series(-1, 1) y,"
+            f" generate_series(-1, 1) z) o"
+            f" JOIN imp_grid_db b ON b.gx = a.gx + o.x AND b.gy = a.gy + o.y AND b.gz = a.gz + o.z)"
+            f" SELECT a.row_no, a.code, b.code, round(similarity(a.name, b.name)::numeric, 2),"
             f" round(ST_Distance(a.geom::geography, b.geom::geography)::numeric, 1)"
-            f" FROM {st} a JOIN {table} b ON b.geom && ST_Expand(a.geom, 0.006) AND b.code <> a.code"
-            f" WHERE a.geom IS NOT NULL AND {near} AND similarity(a.name, b.name) >= {DUPLICATE_NAME_SIMILARITY}"
+            f" FROM pairs p JOIN {st} a ON a.row_no = p.ra JOIN {table} b ON b.code = p.cb"
+            f" WHERE b.code <> a.code AND {near} AND similarity(a.name, b.name) >= {DUPLICATE_NAME_SIMILARITY}"
             f" ORDER BY a.row_no, b.code LIMIT {MAX_DUPLICATE_REPORTS}")):
         out.append({"row": r[0], "code": r[1], "duplicate_of_code": r[2], "name_similarity": float(r[3]),
                     "distance_m": float(r[4]), "where": "database"})
+    conn.execute(text("SET LOCAL enable_mergejoin = on"))
     return out
 
 
