@@ -172,14 +172,95 @@ def users_create(username, role, full_name, password_stdin, branch_id, customer_
     click.echo(f"created user {username} ({role}) id={uid}")
 
 
+# -- abandoned background work --------------------------------------------------------------
+ABANDONED = "abandoned: the server stopped while this was running; nothing was saved, run it again"
+
+
+def reap_abandoned(engine, *, older_than_s: float | None = None, wait_s: float = 10.0) -> dict:
+    """Mark import jobs left 'queued'/'running' and route plans left 'queued'/'solving' by
+    a process that died (kill -9, OOM, power loss) as failed, so nothing waits forever.
+
+    Both are written in one transaction with their result, so a dead process leaves no
+    half-written rows, only the status. Two rules decide what is dead:
+    - `older_than_s` None (server start): only when no other geo-crm process is connected
+      to the database (every live web worker, job thread or CLI keeps a pooled connection;
+      the backends of a killed process go away once their last statement ends), after
+      waiting up to `wait_s` seconds for them to go;
+    - `older_than_s` given (cron, several app servers): work started more than that long
+      ago, whoever runs it (choose more than the longest import or plan time limit).
+    Returns {"import_jobs": n, "route_plans": n} or {"skipped": live_connections}."""
+    import time as _time
+
+    from sqlalchemy import text
+    with engine.connect() as c:
+        if older_than_s is None:
+            deadline = _time.monotonic() + wait_s
+            while True:
+                live = c.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid() AND application_name LIKE 'geo-crm%'")).scalar()
+                c.rollback()
+                if not live or _time.monotonic() >= deadline:
+                    break
+                _time.sleep(0.5)
+            if live:
+                return {"skipped": int(live)}
+            cutoff, params = "true", {}
+        else:
+            cutoff, params = "created_at < now() - make_interval(secs => :age)", {"age": float(older_than_s)}
+        with c.begin():
+            jobs = c.execute(text(
+                "UPDATE import_job SET status = 'failed', finished_at = now(),"
+                " report = coalesce(report, '{}'::jsonb) || jsonb_build_object('status', 'failed', 'abandoned', true,"
+                "   'errors', jsonb_build_array(jsonb_build_object('row', null, 'field', 'server', 'problem', :msg)))"
+                f" WHERE status IN ('queued', 'running') AND {cutoff}"), {"msg": ABANDONED, **params}).rowcount
+            plans = c.execute(text(
+                "UPDATE delivery_plan SET status = 'failed', error = :msg, version = version + 1"
+                f" WHERE status IN ('queued', 'solving') AND {cutoff}"), {"msg": ABANDONED, **params}).rowcount
+    return {"import_jobs": jobs, "route_plans": plans}
+
+
+@cli.group("jobs")
+def jobs_group() -> None:
+    """Background work (import jobs, route plans)."""
+
+
+@jobs_group.command("reap")
+@click.option("--older-than", "older_than", default=None, type=click.IntRange(60, None),
+              help="seconds: fail work started this long ago even if app servers are running (cron)")
+def jobs_reap(older_than: int | None) -> None:
+    """Mark import jobs and route plans abandoned by a dead process as failed."""
+    engine = _engine()
+    try:
+        res = reap_abandoned(engine, older_than_s=older_than)
+    finally:
+        engine.dispose()
+    if "skipped" in res:
+        click.echo(f"skipped: {res['skipped']} geo-crm connection(s) are live; use --older-than")
+    else:
+        click.echo(f"marked failed: {res['import_jobs']} import job(s), {res['route_plans']} route plan(s)")
+
+
 # -- serve ------------------------------------------------------------------------------------
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=lambda: int(os.environ.get("WEB_WORKERS", 2)), show_default="2")
 @click.option("--threads", default=lambda: int(os.environ.get("WEB_THREADS", 8)), show_default="8")
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+@click.option("--reap/--no-reap", default=True, show_default=True,
+              help="on start, mark work abandoned by a dead server as failed (see `geo-crm jobs reap`)")
+def serve(host: str, port: int, workers: int, threads: int, reap: bool) -> None:
     """Serve the web app with gunicorn (gthread workers)."""
+    if reap:
+        engine = _engine()
+        try:
+            res = reap_abandoned(engine, wait_s=float(os.environ.get("REAP_WAIT_S", 10)))
+            if res.get("import_jobs") or res.get("route_plans"):
+                click.echo(f"abandoned work marked failed: {res}")
+        except Exception as e:  # noqa: BLE001 - never block the server start on housekeeping
+            click.echo(f"warning: could not check for abandoned work ({e.__class__.__name__})", err=True)
+        finally:
+            engine.dispose()
     args = ["gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", str(threads),
             "--worker-class", "gthread", "--timeout", "120", "--graceful-timeout", "20",
             "--access-logfile", "-", "--forwarded-allow-ips", "127.0.0.1", "geo_crm.wsgi:app"]
