@@ -10,7 +10,7 @@ from flask import Flask, current_app, g, jsonify, make_response, render_template
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import select
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
 from geo_crm.config import Settings
 from geo_crm.db import Database, make_engine
@@ -259,6 +259,12 @@ def _register_error_handlers(app: Flask) -> None:
         # input that slipped past validation. Logged, answered as a client error.
         log.warning("data error: %s", str(getattr(e, "orig", e)).splitlines()[0])
         return _error(422, "invalid_value", "a value is out of range or malformed")
+
+    @app.errorhandler(IntegrityError)
+    def integrity(e):
+        # a constraint the domain code did not check first (e.g. a row still referenced)
+        log.warning("integrity error: %s", str(getattr(e, "orig", e)).splitlines()[0])
+        return _error(409, "conflict", "the change conflicts with related records")
 
     @app.errorhandler(DBAPIError)
     def db_error(e):

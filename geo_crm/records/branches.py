@@ -11,7 +11,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from geo_crm.models import Branch, Customer, Vehicle
+from geo_crm.models import Branch, Customer, DeliveryRoute, Vehicle
 from geo_crm.models.enums import SERVICE_AREA_KINDS
 from geo_crm.records.common import Forbidden, Invalid, NotFound, Page, check_version, paginate, plain
 from geo_crm.records.geo import feature, parse_area, parse_point, shape_geojson, to_db
@@ -139,6 +139,9 @@ def delete_branch(session: Session, scope: Scope, branch_id: int, expected_versi
     b = get_branch(session, scope, branch_id)
     _need(scope, "branch.write")
     check_version(b.version, expected_version)
+    if session.scalar(select(DeliveryRoute.id).where(DeliveryRoute.branch_id == b.id).limit(1)):
+        # delivery history must stay intact (delivery_route.branch_id has no cascade)
+        raise Invalid("id", "the branch has planned delivery routes; delete those plans first")
     session.delete(b)
     session.flush()
 

@@ -76,3 +76,32 @@ def test_generic_statuses_are_documented(client):
                 assert {"409", "412"} <= codes, (method, path)
             if method == "delete":
                 assert "content" not in op["responses"]["204"], path
+
+
+def test_deleting_a_branch_with_delivery_routes_is_refused(api, db_session):
+    from datetime import date
+
+    from geo_crm.models import Branch, DeliveryPlan, DeliveryRoute
+    b = db_session.query(Branch).order_by(Branch.id).first()
+    plan = DeliveryPlan(name="p", plan_date=date(2026, 11, 2), cost_mode="haversine", params={"branch_ids": [b.id]})
+    db_session.add(plan)
+    db_session.flush()
+    db_session.add(DeliveryRoute(plan_id=plan.id, route_no=1, branch_id=b.id))
+    db_session.flush()
+    r = api("admin").delete(f"/api/v1/branches/{b.id}")
+    assert r.status_code == 422, r.get_data(as_text=True)
+    assert "delivery routes" in r.get_json()["error"]["message"]
+
+
+def test_integrity_errors_answer_409_not_500(app):
+    from sqlalchemy import text
+
+    from geo_crm.http import db
+
+    @app.get("/__probe_integrity")
+    def probe():
+        db().execute(text("INSERT INTO app_user (username, role, password_hash) "
+                          "SELECT username, role, password_hash FROM app_user LIMIT 1"))
+        return "unreachable"
+    r = app.test_client().get("/__probe_integrity", headers={"Accept": "application/json"})
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "conflict"
