@@ -214,8 +214,9 @@ def refresh_territories(conn: Connection, st: str) -> int:
     n = conn.execute(text("SELECT count(*) FROM imp_affected WHERE moved")).scalar()
     if not n:
         return 0
+    # customers inserted by this import have no memberships yet: only moved ones are cleared
     conn.execute(text("DELETE FROM customer_territory ct USING imp_affected a"
-                      " WHERE a.moved AND ct.customer_id = a.id"))
+                      " WHERE a.moved AND NOT a.inserted AND ct.customer_id = a.id"))
     conn.execute(text(
         f"INSERT INTO customer_territory (customer_id, territory_id)"
         f" SELECT c.id, it.territory_id FROM imp_terr it JOIN {st} s USING (row_no)"
