@@ -19,6 +19,7 @@ NAV = [
     (_l("Routes"), "routes.plans", "route.read"),
     (_l("Reports"), "reports.index", "report.read"),
     (_l("Import"), "data.import_view", "import.run"),
+    (_l("Export"), "data.export_view", "customer.export"),
     (_l("Admin"), "admin.index", "user.admin"),
 ]
 
