@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 ROWS = 12_000
+JOB_ROWS = 6_000
 
 
 def _with_db(url: str, name: str) -> str:
@@ -127,11 +128,11 @@ def server(crash_db, tmp_path):
         s.stop()
 
 
-def _big_csv(path: Path, prefix: str) -> Path:
+def _big_csv(path: Path, prefix: str, rows: int = ROWS) -> Path:
     rng = random.Random(11)
     with open(path, "w", encoding="utf-8") as f:
         f.write("code,name,address,postcode,city,level,lat,lon\n")
-        for k in range(ROWS):
+        for k in range(rows):
             f.write(f"{prefix}{k:05d},Crash Test {k} Oy,Kaatumiskatu {k % 200 + 1},{rng.randint(100, 99999):05d},"
                     f"Testila,ordinary,{rng.uniform(60.0, 64.0):.5f},{rng.uniform(22.0, 29.0):.5f}\n")
     return path
@@ -229,7 +230,7 @@ def test_import_job_killed_mid_way_is_marked_failed_on_restart(server, sql, tmp_
     """The web UI's background import job (same code path: `geo_crm.imports.jobs`) in a
     process killed mid-load stays 'running'; the next server start marks it failed."""
     prefix = f"KJ{secrets.token_hex(2).upper()}-"
-    csv_path = _big_csv(tmp_path / "job.csv", prefix)
+    csv_path = _big_csv(tmp_path / "job.csv", prefix, JOB_ROWS)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     p = subprocess.Popen([sys.executable, "-c", JOB_SCRIPT, sql.url.render_as_string(hide_password=False),
                           str(csv_path)], cwd=ROOT, env=env, stdout=subprocess.PIPE, start_new_session=True)
@@ -254,7 +255,7 @@ def test_import_job_killed_mid_way_is_marked_failed_on_restart(server, sql, tmp_
     with open(csv_path, "rb") as f:
         r = requests.post(srv.base + "/api/v1/import/customers", headers=srv.token(),
                           files={"file": ("job.csv", f, "text/csv")}, timeout=600)
-    assert r.status_code == 200 and r.json()["inserted"] == ROWS, r.text[:300]
+    assert r.status_code == 200 and r.json()["inserted"] == JOB_ROWS, r.text[:300]
 
 
 def test_kill_9_during_route_plan_then_restart_marks_failed_and_replan_succeeds(server, sql):
