@@ -85,86 +85,80 @@ def served(tmp_path, builders):
         server.server_close()
 
 
-def test_map_in_headless_chromium(served):
-    from playwright.sync_api import sync_playwright
-
+def test_map_in_headless_chromium(served, browser):
     server, map_var = served
     origin = f"http://127.0.0.1:{server.server_address[1]}"
     errors, failed, dialogs, blocked = [], [], [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"])
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 800})
-            page.set_default_timeout(10_000)
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
 
-            def guard(route):
-                if route.request.url.startswith(origin + "/"):
-                    route.continue_()
-                else:
-                    blocked.append(route.request.url)
-                    route.abort()
+        def guard(route):
+            if route.request.url.startswith(origin + "/"):
+                route.continue_()
+            else:
+                blocked.append(route.request.url)
+                route.abort()
 
-            page.route("**/*", guard)
-            page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("requestfailed", lambda req: failed.append(req.url))
-            page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.route("**/*", guard)
+        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("requestfailed", lambda req: failed.append(req.url))
+        page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
 
-            page.goto(origin + "/map.html", wait_until="load")
-            page.wait_for_function(f"window.{map_var} && {map_var}._loaded === true")
-            page.wait_for_timeout(500)
+        page.goto(origin + "/map.html", wait_until="load")
+        page.wait_for_function(f"window.{map_var} && {map_var}._loaded === true")
+        page.wait_for_timeout(500)
 
-            # Leaflet initialised, with every layer type
-            assert page.evaluate(f"{map_var}.getZoom()") == 8
-            assert page.locator(".leaflet-overlay-pane path").count() > 0
-            assert page.locator(".geocrm-pin").count() == 2          # branch + partner
-            assert page.locator(".marker-cluster").count() > 0        # markercluster
-            assert page.locator(".geocrm-stop").count() == 2          # numbered stops
-            assert page.locator(".leaflet-heatmap-layer").count() == 1
-            assert page.locator(".leaflet-pm-toolbar").count() > 0    # geoman
-            assert page.locator(".geocrm-legend-control li").count() == 3  # 2 classes + no data
-            assert server.tile_requests and "level=A" in server.tile_requests[0]
-            attribution = page.locator(".leaflet-control-attribution").inner_text()
-            for text in ("© OpenStreetMap contributors (ODbL)", "GeoNames (CC BY 4.0)",
-                         "Natural Earth"):
-                assert text in attribution
+        # Leaflet initialised, with every layer type
+        assert page.evaluate(f"{map_var}.getZoom()") == 8
+        assert page.locator(".leaflet-overlay-pane path").count() > 0
+        assert page.locator(".geocrm-pin").count() == 2          # branch + partner
+        assert page.locator(".marker-cluster").count() > 0        # markercluster
+        assert page.locator(".geocrm-stop").count() == 2          # numbered stops
+        assert page.locator(".leaflet-heatmap-layer").count() == 1
+        assert page.locator(".leaflet-pm-toolbar").count() > 0    # geoman
+        assert page.locator(".geocrm-legend-control li").count() == 3  # 2 classes + no data
+        assert server.tile_requests and "level=A" in server.tile_requests[0]
+        attribution = page.locator(".leaflet-control-attribution").inner_text()
+        for text in ("© OpenStreetMap contributors (ODbL)", "GeoNames (CC BY 4.0)",
+                     "Natural Earth"):
+            assert text in attribution
 
-            # Hostile name: shown as text in the popup, never parsed as HTML
-            page.locator(".geocrm-pin--branch").click()
-            popup = page.locator(".leaflet-popup-content")
-            popup.wait_for()
-            assert popup.locator(".geocrm-popup-title").inner_text() == EVIL
-            assert popup.locator("img").count() == 0
-            assert popup.locator("a").get_attribute("href") == "/branches/7"
-            assert page.title() == EVIL
+        # Hostile name: shown as text in the popup, never parsed as HTML
+        page.locator(".geocrm-pin--branch").click()
+        popup = page.locator(".leaflet-popup-content")
+        popup.wait_for()
+        assert popup.locator(".geocrm-popup-title").inner_text() == EVIL
+        assert popup.locator("img").count() == 0
+        assert popup.locator("a").get_attribute("href") == "/branches/7"
+        assert page.title() == EVIL
 
-            # Layer control: the hostile layer name is text, and toggling works
-            label = page.locator(".leaflet-control-layers-overlays label",
-                                 has_text=f"Regions {EVIL}")
-            assert label.count() == 1
-            n_paths = page.locator(".leaflet-overlay-pane path").count()
-            assert page.evaluate(
-                "() => Object.values(window).some(v => v instanceof L.GeoJSON && v._map)")
-            label.locator("input").uncheck()
-            assert page.locator(".leaflet-overlay-pane path").count() == n_paths - 4
-            label.locator("input").check()
-            assert page.locator(".leaflet-overlay-pane path").count() == n_paths
+        # Layer control: the hostile layer name is text, and toggling works
+        label = page.locator(".leaflet-control-layers-overlays label",
+                             has_text=f"Regions {EVIL}")
+        assert label.count() == 1
+        n_paths = page.locator(".leaflet-overlay-pane path").count()
+        assert page.evaluate(
+            "() => Object.values(window).some(v => v instanceof L.GeoJSON && v._map)")
+        label.locator("input").uncheck()
+        assert page.locator(".leaflet-overlay-pane path").count() == n_paths - 4
+        label.locator("input").check()
+        assert page.locator(".leaflet-overlay-pane path").count() == n_paths
 
-            # Draw control dispatches geocrm:draw with GeoJSON (+ radius for circles)
-            detail = page.evaluate(f"""() => new Promise(resolve => {{
-                document.addEventListener('geocrm:draw', e => resolve(e.detail), {{once: true}});
-                {map_var}.fire('pm:create', {{shape: 'Circle',
-                    layer: L.circle([48.2, 16.4], {{radius: 1500}})}});
-            }})""")
-            assert detail["action"] == "create" and detail["shape"] == "Circle"
-            assert detail["radius_m"] == 1500
-            assert detail["geojson"]["geometry"] == {"type": "Point", "coordinates": [16.4, 48.2]}
-        finally:
-            browser.close()
+        # Draw control dispatches geocrm:draw with GeoJSON (+ radius for circles)
+        detail = page.evaluate(f"""() => new Promise(resolve => {{
+            document.addEventListener('geocrm:draw', e => resolve(e.detail), {{once: true}});
+            {map_var}.fire('pm:create', {{shape: 'Circle',
+                layer: L.circle([48.2, 16.4], {{radius: 1500}})}});
+        }})""")
+        assert detail["action"] == "create" and detail["shape"] == "Circle"
+        assert detail["radius_m"] == 1500
+        assert detail["geojson"]["geometry"] == {"type": "Point", "coordinates": [16.4, 48.2]}
+    finally:
+        context.close()
 
     assert dialogs == []
     assert errors == []
