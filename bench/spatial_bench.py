@@ -129,7 +129,7 @@ def run_benchmarks(url: str, repeat: int, browser: bool) -> dict[str, list[float
     from geo_crm.security.scope import Scope
     from geo_crm.spatial import density, queries
 
-    eng = make_engine(url, pool_size=4)
+    eng = make_engine(url, pool_size=4, statement_timeout_ms=0)
     scope = Scope.system()
     rng = random.Random(1)
     res: dict[str, list[float]] = {}
