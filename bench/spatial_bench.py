@@ -85,6 +85,7 @@ def timed(fn, repeat: int) -> list[float]:
         t0 = time.perf_counter()
         fn()
         out.append((time.perf_counter() - t0) * 1000)
+    print(f"  ... {len(out)} runs: p50 {pct(out, 50):.1f} ms, p95 {pct(out, 95):.1f} ms", flush=True)
     return out
 
 
@@ -145,9 +146,9 @@ def run_benchmarks(url: str, repeat: int, browser: bool) -> dict[str, list[float
         res["density by region (no revenue)"] = timed(
             lambda: density.density(s, scope, "region", with_revenue=False), max(3, repeat // 4))
         # cold hex: the domain call (no cache); cached: the API with its per-scope cache
-        res["density hex 1 km (cold)"] = timed(lambda: density.density(s, scope, "hex", hex_size_m=1000), 3)
+        res["density hex 1 km (cold)"] = timed(lambda: density.density(s, scope, "hex", hex_size_m=1000), 2)
         res["density hex 1 km (cold, no revenue)"] = timed(
-            lambda: density.density(s, scope, "hex", hex_size_m=1000, with_revenue=False), 3)
+            lambda: density.density(s, scope, "hex", hex_size_m=1000, with_revenue=False), 2)
     from geo_crm.app import create_app
     app = create_app(Settings(database_url=url, secret_key="bench-" + "x" * 30, tile_url=None), TESTING=True)
     client = app.test_client()
