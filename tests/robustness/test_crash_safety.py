@@ -289,3 +289,35 @@ def test_kill_9_during_route_plan_then_restart_marks_failed_and_replan_succeeds(
     assert d["status"] == "planned"
     stops = [s["customer_id"] for rt in d["routes"] for s in rt["stops"]] + [s["customer_id"] for s in d["unassigned"]]
     assert sorted(stops) == sorted(ids)
+
+
+def test_reaper_rules_age_and_liveness(crash_db, sql):
+    """`geo-crm jobs reap --older-than` fails only old work; the start-up rule does nothing
+    while another geo-crm process is connected (its jobs may be alive)."""
+    from geo_crm.cli import reap_abandoned
+    from geo_crm.db import make_engine
+    with sql.begin() as c:
+        old, new = (c.execute(text(
+            "INSERT INTO import_job (kind, filename, status, created_at) VALUES ('customers', 'r.csv', 'running',"
+            " now() - make_interval(secs => :age)) RETURNING id"), {"age": age}).scalar() for age in (7200, 10))
+        plan = c.execute(text("INSERT INTO delivery_plan (plan_date, cost_mode, status, created_at)"
+                              " VALUES ('2026-11-02', 'haversine', 'solving', now() - interval '2 hours')"
+                              " RETURNING id")).scalar()
+    live = make_engine(crash_db, pool_size=1)        # application_name 'geo-crm', like a live worker
+    reaper = make_engine(crash_db, pool_size=1)
+    try:
+        with live.connect():
+            assert reap_abandoned(reaper, wait_s=0.5) == {"skipped": 1}
+            with sql.connect() as c:
+                assert c.execute(text("SELECT status FROM import_job WHERE id = :i"), {"i": old}).scalar() == "running"
+            assert reap_abandoned(reaper, older_than_s=3600) == {"import_jobs": 1, "route_plans": 1}
+        with sql.connect() as c:
+            st = dict(c.execute(text("SELECT id, status FROM import_job WHERE id IN (:a, :b)"), {"a": old, "b": new}).all())
+            assert st == {old: "failed", new: "running"}
+            assert c.execute(text("SELECT status FROM delivery_plan WHERE id = :p"), {"p": plan}).scalar() == "failed"
+    finally:
+        live.dispose()
+        reaper.dispose()
+        with sql.begin() as c:
+            c.execute(text("DELETE FROM import_job WHERE id IN (:a, :b)"), {"a": old, "b": new})
+            c.execute(text("DELETE FROM delivery_plan WHERE id = :p"), {"p": plan})
