@@ -142,10 +142,18 @@ def customers_within_radius(session: Session, scope: Scope, lon: float, lat: flo
         raise FilterError("radius_m", "must be in 0 < radius_m <= 1000000")
     d = distance_m(Customer.geom, lon, lat).label("distance_m")
     base = apply(select(Customer.id), f, scope).where(within_radius(Customer.geom, lon, lat, radius_m))
+    # KNN on the GiST index finds offset+limit candidates; the largest true distance among
+    # them bounds the true (offset+limit)-th nearest, so the exact sort only needs the
+    # customers within that bound instead of everything within radius_m.
+    knn = (apply(select(d), f, scope).where(within_radius(Customer.geom, lon, lat, radius_m))
+           .order_by(Customer.geom.op("<->")(func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)))
+           .limit(offset + limit)).subquery()
+    bound = session.execute(select(func.max(knn.c.distance_m), func.count())).one()
+    search_m = radius_m if bound[1] < offset + limit or bound[0] is None else min(radius_m, float(bound[0]) + 0.01)
     stmt = (apply(select(Customer.id, Customer.code, Customer.name, Customer.level, Customer.status,
                          Customer.city, func.ST_X(Customer.geom).label("lon"),
                          func.ST_Y(Customer.geom).label("lat"), d), f, scope)
-            .where(within_radius(Customer.geom, lon, lat, radius_m))
+            .where(within_radius(Customer.geom, lon, lat, search_m))
             .order_by(d, Customer.id).limit(limit).offset(offset))
     items = [{"id": r.id, "code": r.code, "name": r.name, "level": r.level, "status": r.status,
               "city": r.city, "lon": r.lon, "lat": r.lat, "distance_m": round(float(r.distance_m), 1)}
