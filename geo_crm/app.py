@@ -15,7 +15,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from geo_crm.config import Settings
 from geo_crm.db import Database, make_engine
 from geo_crm.http import Conflict, Forbidden, NotFound, close_sessions, csp_nonce, db
-from geo_crm.security.auth import user_for_token
+from geo_crm.security.auth import session_revoked, user_for_token
 from geo_crm.security.scope import Scope
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,7 +110,8 @@ def _load_caller() -> None:
     elif "uid" in cookie:
         user = db().get(User, cookie["uid"])
         g.auth_method = "cookie"
-        if user is None or not user.is_active or cookie.get("epoch") != user.auth_epoch:
+        if user is None or not user.is_active or cookie.get("epoch") != user.auth_epoch \
+                or not cookie.get("sid") or session_revoked(db(), cookie["sid"]):
             cookie.clear()
             return
     if user is None:

@@ -16,7 +16,7 @@ import time
 from collections import defaultdict, deque
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from geo_crm.models import ApiToken, User
@@ -133,6 +133,18 @@ def user_for_token(session: Session, token: str) -> User | None:
     if tok.revoked_at or tok.expires_at <= utcnow() or not user.is_active or tok.auth_epoch != user.auth_epoch:
         return None
     return user
+
+
+def revoke_session(session: Session, sid: str, until: datetime) -> None:
+    """Refuse the cookie session `sid` from now until `until` (when the cookie would
+    expire anyway); forget revocations that have expired."""
+    session.execute(text("DELETE FROM revoked_session WHERE expires_at < now()"))
+    session.execute(text("INSERT INTO revoked_session (sid, expires_at) VALUES (:sid, :until) "
+                         "ON CONFLICT (sid) DO NOTHING"), {"sid": sid[:64], "until": until})
+
+
+def session_revoked(session: Session, sid: str) -> bool:
+    return session.execute(text("SELECT 1 FROM revoked_session WHERE sid = :sid"), {"sid": sid[:64]}).first() is not None
 
 
 def revoke_token(session: Session, token: str) -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from flask import Blueprint, flash, g, redirect, render_template, request, session as cookie, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session as cookie, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from geo_crm.api.auth import limiter
 from geo_crm.http import current_user, db, login_required, login_user
-from geo_crm.security.auth import AuthError, authenticate, set_password
+from geo_crm.security.auth import AuthError, authenticate, revoke_session, set_password, utcnow
 from geo_crm.security.passwords import PasswordPolicyError, verify_password
 
 bp = Blueprint("auth", __name__)
@@ -63,7 +63,13 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    # CSRF-protected POST: a link cannot log someone out
+    # CSRF-protected POST: a link cannot log someone out. The session id is revoked
+    # server-side, so a copy of the cookie taken before logout stops working too.
+    sid = cookie.get("sid")
+    if sid and current_user() is not None:
+        s = db()
+        revoke_session(s, sid, utcnow() + current_app.permanent_session_lifetime)
+        s.commit()
     cookie.clear()
     return redirect(url_for("auth.login"))
 
