@@ -112,10 +112,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, url: str, workers: int, threads: int, pool: int, log: Path):
+    def __init__(self, url: str, workers: int, threads: int, pool: int, log: Path, statement_timeout_ms: int):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "DATABASE_URL": url, "DB_POOL_SIZE": str(pool), "PATH": f"{BIN}:{os.environ['PATH']}"}
+        env = {**os.environ, "DATABASE_URL": url, "DB_POOL_SIZE": str(pool), "PATH": f"{BIN}:{os.environ['PATH']}",
+               "STATEMENT_TIMEOUT_MS": str(statement_timeout_ms)}
         env.pop("DATABASE_REPLICA_URL", None)
         env.setdefault("SECRET_KEY", "load-bench-" + "x" * 24)
         self.proc = subprocess.Popen([str(BIN / "geo-crm"), "serve", "--host", "127.0.0.1", "--port", str(self.port),
@@ -157,16 +158,26 @@ def run_wrk(base: str, req_file: Path, duration: int, connections: int, threads:
     return json.loads(line[len("LOAD_MIX_RESULT "):])
 
 
-def check_paths(base: str, reqs: list[tuple[str, str, str]]) -> None:
-    """Every request kind answers 2xx before the run (a broken mix is not a benchmark)."""
-    seen = set()
-    for kind, tok, path in reqs:
-        if kind in seen:
-            continue
-        r = requests.get(base + path, headers={"Authorization": f"Bearer {tok}"}, timeout=120)
-        if r.status_code not in (200, 204):
-            raise SystemExit(f"{kind} {path} -> {r.status_code} {r.text[:300]}")
-        seen.add(kind)
+def probe(base: str, tokens: dict[str, str], seed: int) -> None:
+    """One request per kind and role, one at a time, cold then warm (in-process caches):
+    latency without contention, and every kind must answer 2xx (a broken mix is not a
+    benchmark)."""
+    rng = random.Random(seed + 1)
+    print(f"{'single requests (ms)':<16}" + "".join(f"{r:>18}" for r in ROLES), flush=True)
+    for kind, _ in MIX:
+        path = request_path(kind, rng)
+        cells = []
+        for role in ROLES:
+            times = []
+            for _ in range(2):
+                t0 = time.perf_counter()
+                r = requests.get(base + path, headers={"Authorization": f"Bearer {tokens[role]}"}, timeout=120)
+                times.append((time.perf_counter() - t0) * 1000)
+                if r.status_code not in (200, 204):
+                    raise SystemExit(f"{kind} as {role}: {path} -> {r.status_code} {r.text[:300]}")
+            cells.append(f"{times[0]:8.0f} /{times[1]:7.0f}")
+        print(f"{kind:<16}" + "".join(f"{c:>18}" for c in cells), flush=True)
+    print("(cold / warm)", flush=True)
 
 
 def main(argv=None) -> int:
@@ -179,6 +190,7 @@ def main(argv=None) -> int:
     ap.add_argument("--wrk-threads", type=int, default=2)
     ap.add_argument("--requests", type=int, default=5000, help="distinct requests in the mix table")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--statement-timeout-ms", type=int, default=15000, help="the server's STATEMENT_TIMEOUT_MS")
     ap.add_argument("--database", default=None, help="URL (default: the embedded cluster's geocrm_bench)")
     args = ap.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -202,13 +214,15 @@ def main(argv=None) -> int:
     req_file.write_text("".join(f"{k}\t{t}\t{p}\n" for k, t, p in reqs))
     print(f"mix: {', '.join(f'{k} {w}%' for k, w in MIX)}; roles: {', '.join(ROLES)}; "
           f"{args.connections} connections, {args.wrk_threads} wrk threads, {args.duration} s per setting", flush=True)
-    results = []
+    results, probed = [], False
     try:
         for spec in args.settings.split(","):
             w, t, p = (int(x) for x in spec.lower().split("x"))
-            srv = Server(url, w, t, p, tmp / f"serve-{spec}.log")
+            srv = Server(url, w, t, p, tmp / f"serve-{spec}.log", args.statement_timeout_ms)
             try:
-                check_paths(srv.base, reqs)
+                if not probed:
+                    probe(srv.base, tokens, args.seed)
+                    probed = True
                 if args.warmup:
                     run_wrk(srv.base, req_file, args.warmup, args.connections, args.wrk_threads)
                 r = run_wrk(srv.base, req_file, args.duration, args.connections, args.wrk_threads)
@@ -216,12 +230,13 @@ def main(argv=None) -> int:
                 srv.stop()
             errors = r["err_connect"] + r["err_read"] + r["err_write"] + r["err_timeout"] + r["err_status"]
             rps = r["requests"] / (r["duration_us"] / 1e6)
-            row = {"settings": f"workers={w} threads={t} pool={p} (max_overflow={2 * p})", "rps": rps,
+            row = {"settings": f"workers={w} threads={t} pool={p} (max_overflow={2 * p})"
+                               f" statement_timeout={args.statement_timeout_ms / 1000:g}s", "rps": rps,
                    "p50_ms": r["p50_us"] / 1000, "p90_ms": r["p90_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
                    "max_ms": r["max_us"] / 1000, "requests": r["requests"], "errors": errors,
                    "error_rate": errors / max(1, r["requests"]), "by_status": r["by_status"]}
             results.append(row)
-            print(f"{row['settings']:<40} {rps:8.1f} req/s  p50 {row['p50_ms']:7.1f} ms  p90 {row['p90_ms']:7.1f} ms"
+            print(f"{row['settings']:<62} {rps:8.1f} req/s  p50 {row['p50_ms']:7.1f} ms  p90 {row['p90_ms']:7.1f} ms"
                   f"  p99 {row['p99_ms']:7.1f} ms  max {row['max_ms']:7.0f} ms  requests {r['requests']}"
                   f"  errors {errors} ({row['error_rate']:.2%})  statuses {r['by_status']}", flush=True)
     finally:
