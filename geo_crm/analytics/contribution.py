@@ -31,8 +31,9 @@ A_SHARE, B_SHARE = 0.8, 0.95
 def contribution(session: Session, scope: Scope, p: ReportParams, *, top: int = 20) -> dict:
     rev_q, src = period_revenue(session, p)
     rev = rev_q.subquery("rev")
-    base = (select(rev.c.customer_id, rev.c.revenue, rev.c.margin, rev.c.orders, Customer.name, Customer.code,
-                   Customer.level, Customer.region_id, Customer.service_branch_id, Customer.owner_id)
+    # keep the sorted rows narrow (ids and money only): names are joined for the top rows
+    base = (select(rev.c.customer_id, rev.c.revenue, rev.c.margin, rev.c.orders, Customer.region_id,
+                   Customer.service_branch_id, Customer.owner_id)
             .join_from(rev, Customer, Customer.id == rev.c.customer_id)
             .where(*customer_clauses(scope, p), rev.c.revenue > 0)).cte("base")
     order = (base.c.revenue.desc(), base.c.customer_id)
@@ -55,9 +56,10 @@ def contribution(session: Session, scope: Scope, p: ReportParams, *, top: int = 
                                func.sum(r.margin).label("margin")).group_by(cls))
     lorenz = json_rows(select(asc_i.label("i"), r.n, (r.total - r.cum + r.revenue).label("cum"), r.total)
                        .where(func.floor(asc_i * 100.0 / r.n) > func.floor((asc_i - 1) * 100.0 / r.n)))
-    tops = json_rows(select(r.customer_id, r.code, r.name, r.level, r.revenue, r.margin, r.orders, r.rn, cls,
-                            Region.name.label("region"))
-                     .join_from(ranked, Region, Region.id == r.region_id, isouter=True)
+    tops = json_rows(select(r.customer_id, Customer.code, Customer.name, Customer.level, r.revenue, r.margin,
+                            r.orders, r.rn, cls, Region.name.label("region"))
+                     .join_from(ranked, Customer, Customer.id == r.customer_id)
+                     .join(Region, Region.id == r.region_id, isouter=True)
                      .where(r.rn <= top))
     b = base.c
 

@@ -54,6 +54,7 @@ def refresh_views(session: Session, *, concurrently: bool = True, log=lambda m: 
         how = "CONCURRENTLY " if concurrently and populated else ""
         t0 = time.perf_counter()
         session.execute(text(f"REFRESH MATERIALIZED VIEW {how}{view}"))
+        session.execute(text(f"ANALYZE {view}"))  # fresh statistics for the planner
         dt = time.perf_counter() - t0
         session.execute(text(
             "INSERT INTO report_refresh (view_name, refreshed_at, duration_ms, as_of) "
