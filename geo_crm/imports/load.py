@@ -299,6 +299,9 @@ def load(conn: Connection, kind: str, records: list[dict], present: set[str],
     # lost anyway, so the commit need not wait for the WAL flush
     conn.execute(text("SET LOCAL synchronous_commit = off"))
     conn.execute(text("SET LOCAL work_mem = '64MB'"))
+    # a bulk import is a deliberate, bounded operation (file size is capped): it gets
+    # more time than an interactive query, whatever the web default is
+    conn.execute(text("SET LOCAL statement_timeout = '10min'"))
     if kind == "customers":
         conn.execute(text("SET LOCAL geo_crm.bulk = 'on'"))
         conn.execute(text("SET LOCAL gin_pending_list_limit = '64MB'"))
