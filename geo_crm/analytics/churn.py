@@ -19,10 +19,10 @@ from __future__ import annotations
 from datetime import date
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
-from geo_crm.analytics.common import ReportParams, Table, customer_clauses, num, share
+from geo_crm.analytics.common import ReportParams, Table, customer_clauses, in_population, num, share
 from geo_crm.analytics.revenue import customer_12m, describe_source
 from geo_crm.analytics.service import period_bounds
 from geo_crm.analytics.sqlutil import json_rows, run_json
@@ -43,13 +43,11 @@ def months_between(a: date, b: date) -> list[str]:
 def churn(session: Session, scope: Scope, p: ReportParams, *, inactive_months: int = 6, limit: int = 200) -> dict:
     start, end = period_bounds(p)
     A = ChurnAlert
-    cust = select(Customer.id, Customer.region_id, Customer.level, Customer.owner_id, Customer.status,
-                  Customer.name, Customer.code).where(*customer_clauses(scope, p)).cte("cust")
-    c = cust.c
+    clauses = customer_clauses(scope, p)
     alerts = (select(A.id, A.customer_id, A.status, A.detected_at,
                      func.coalesce(A.closed_at, A.decided_at).label("recovered_at"),
                      func.coalesce(A.decided_at, A.closed_at).label("lost_at"))
-              .where(scope.churn_alert_filter(), A.customer_id.in_(select(c.id)))).cte("alerts")
+              .where(scope.churn_alert_filter(), in_population(A.customer_id, scope, p))).cte("alerts")
     a = alerts.c
 
     def monthly(ts, cond):
@@ -59,34 +57,50 @@ def churn(session: Session, scope: Scope, p: ReportParams, *, inactive_months: i
     warnings = monthly(a.detected_at, a.id.is_not(None))
     recoveries = monthly(a.recovered_at, a.status == "recovered")
     losses = monthly(a.lost_at, a.status == "confirmed_lost")
-    lost_ids = select(a.customer_id).where(a.status == "confirmed_lost", a.lost_at >= start, a.lost_at < end)
-
-    def rate_by(key, name_col=None, join=None, on=None):
-        cols = [key.label("id")] + ([name_col.label("name")] if name_col is not None else [])
-        q = select(*cols, func.count().label("customers"),
-                   func.count().filter(c.id.in_(lost_ids)).label("lost")).select_from(cust)
-        if join is not None:
-            q = q.join(join, on, isouter=True)
-        return json_rows(q.where(c.status != "prospect").group_by(*cols))
-    by_region = rate_by(c.region_id, func.coalesce(Region.name, "(no region)"), Region, Region.id == c.region_id)
-    by_level = rate_by(c.level)
-    by_owner = rate_by(c.owner_id, func.coalesce(func.nullif(User.full_name, ""), User.username, "(unassigned)"),
-                       User, User.id == c.owner_id)
+    lost = (select(a.customer_id).where(a.status == "confirmed_lost", a.lost_at >= start, a.lost_at < end)
+            .distinct().subquery("lost"))
+    # churn rates by region, level and account manager in one pass (grouping sets)
+    rates_q = json_rows(
+        select(func.grouping(Customer.region_id).label("g_region"), func.grouping(Customer.level).label("g_level"),
+               Customer.region_id, Customer.level, Customer.owner_id, func.count().label("customers"),
+               func.count(lost.c.customer_id).label("lost"))
+        .join_from(Customer, lost, lost.c.customer_id == Customer.id, isouter=True)
+        .where(*clauses, Customer.status != "prospect")
+        .group_by(func.grouping_sets(tuple_(Customer.region_id), tuple_(Customer.level), tuple_(Customer.owner_id))))
     c12_q, src = customer_12m(session, p)
-    c12 = c12_q.cte("c12")
+    # the materialised view is a cheap scan (inline it); the live aggregate runs once
+    c12 = c12_q.cte("c12") if src == "live" else c12_q.subquery("c12")
     at_risk = json_rows(select(func.count().label("customers"), func.coalesce(func.sum(c12.c.revenue), 0).label("revenue"))
                         .select_from(alerts).join(c12, c12.c.customer_id == a.customer_id, isouter=True)
                         .where(a.status.in_(OPEN_ALERT), a.detected_at < end))
     cutoff = p.as_of - relativedelta(months=inactive_months)
-    inactive_q = (select(c.id, c.code, c.name, c.level, c.status, Region.name.label("region"),
-                         c12.c.last_order_date, (p.as_of - c12.c.last_order_date).label("days"))
-                  .select_from(cust).join(c12, c12.c.customer_id == c.id)
-                  .join(Region, Region.id == c.region_id, isouter=True)
-                  .where(c.status.in_(("active", "dormant")), c12.c.last_order_date < cutoff))
-    inactive_n = select(func.count()).select_from(inactive_q.subquery()).scalar_subquery()
-    inactive = json_rows(inactive_q.order_by(c12.c.last_order_date, c.id).limit(limit))
-    res = run_json(session, warnings=warnings, recoveries=recoveries, losses=losses, by_region=by_region,
-                   by_level=by_level, by_owner=by_owner, at_risk=at_risk, inactive=inactive, inactive_n=inactive_n)
+    inact = (select(Customer.id, c12.c.last_order_date)
+             .join_from(Customer, c12, c12.c.customer_id == Customer.id)
+             .where(*clauses, Customer.status.in_(("active", "dormant")), c12.c.last_order_date < cutoff)).cte("inact")
+    inactive_n = select(func.count()).select_from(inact).scalar_subquery()
+    first = select(inact).order_by(inact.c.last_order_date, inact.c.id).limit(limit).subquery("first")
+    inactive = json_rows(select(Customer.id, Customer.code, Customer.name, Customer.level, Customer.status,
+                                Region.name.label("region"), first.c.last_order_date,
+                                (p.as_of - first.c.last_order_date).label("days"))
+                         .join_from(first, Customer, Customer.id == first.c.id)
+                         .join(Region, Region.id == Customer.region_id, isouter=True)
+                         .order_by(first.c.last_order_date, first.c.id))
+    res = run_json(session, warnings=warnings, recoveries=recoveries, losses=losses, rates=rates_q,
+                   at_risk=at_risk, inactive=inactive, inactive_n=inactive_n)
+    region_names = dict(session.execute(select(Region.id, Region.name)).all())
+    user_names = dict(session.execute(select(User.id, func.coalesce(func.nullif(User.full_name, ""),
+                                                                    User.username))).all())
+    res["by_region"], res["by_level"], res["by_owner"] = [], [], []
+    for x in res["rates"]:
+        row = {"customers": x["customers"], "lost": x["lost"]}
+        if x["g_region"] == 0:
+            res["by_region"].append({"id": x["region_id"], "name": region_names.get(x["region_id"], "(no region)"),
+                                     **row})
+        elif x["g_level"] == 0:
+            res["by_level"].append({"id": x["level"], **row})
+        else:
+            res["by_owner"].append({"id": x["owner_id"], "name": user_names.get(x["owner_id"], "(unassigned)"),
+                                    **row})
     months = months_between(p.date_from, p.date_to)
     w = {x["month"]: x["n"] for x in res["warnings"]}
     rc = {x["month"]: x["n"] for x in res["recoveries"]}

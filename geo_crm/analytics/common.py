@@ -5,7 +5,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, true
 
 from geo_crm.customers.filters import CustomerFilter, filter_clauses
 from geo_crm.models import Customer
@@ -59,6 +59,21 @@ def customer_clauses(scope: Scope, p: ReportParams) -> list[ColumnElement[bool]]
     if p.customer_ids is not None:
         out.append(Customer.id.in_(p.customer_ids or (-1,)))
     return out
+
+
+def covers_everyone(scope: Scope, p: ReportParams) -> bool:
+    """True when the population is every customer: a caller who sees everything and no
+    customer filter. Only then may a query skip the join to the population."""
+    return scope.sees_everything and p.region_id is None and p.territory_id is None and not p.level \
+        and p.owner_id is None and p.customer_ids is None
+
+
+def in_population(customer_id_col, scope: Scope, p: ReportParams) -> ColumnElement[bool]:
+    """`customer_id_col IN (visible, filtered customers)`; TRUE when that is everyone
+    (the column is a NOT NULL foreign key to customer, so the IN would keep every row)."""
+    if covers_everyone(scope, p):
+        return true()
+    return customer_id_col.in_(population(scope, p))
 
 
 def population(scope: Scope, p: ReportParams):

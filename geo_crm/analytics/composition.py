@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from geo_crm.analytics.common import ReportParams, Table, customer_clauses, share
+from geo_crm.analytics.common import ReportParams, Table, customer_clauses, in_population, share
 from geo_crm.analytics.revenue import describe_source
 from geo_crm.analytics.sqlutil import json_rows, run_json
 from geo_crm.models import Customer, CustomerTerritory, Region, Territory
@@ -21,18 +21,19 @@ CROSSTABS = (("level", "region"), ("status", "level"), ("credit_rating", "level"
 
 
 def composition(session: Session, scope: Scope, p: ReportParams) -> dict:
-    base = (select(Customer.id, Customer.level, Customer.status, Customer.industry, Customer.credit_rating,
-                   Customer.region_id, func.coalesce(Region.name, "(no region)").label("region"))
-            .join(Region, Region.id == Customer.region_id, isouter=True)
-            .where(*customer_clauses(scope, p))).cte("base")
-    b = base.c
-    dims = [b.level, b.status, func.coalesce(b.industry, "(none)").label("industry"),
-            func.coalesce(b.credit_rating, "(none)").label("credit_rating"), b.region_id, b.region]
-    cube = json_rows(select(*dims, func.count().label("n")).group_by(*dims))
+    # aggregate the narrow attributes first (an index-only scan of the covering index
+    # ix_customer_report_attrs), name the regions afterwards
+    dims = [Customer.level, Customer.status, func.coalesce(Customer.industry, "(none)").label("industry"),
+            func.coalesce(Customer.credit_rating, "(none)").label("credit_rating"), Customer.region_id]
+    agg = select(*dims, func.count().label("n")).where(*customer_clauses(scope, p)).group_by(*dims).subquery("agg")
+    g = agg.c
+    cube = json_rows(select(g.level, g.status, g.industry, g.credit_rating, g.region_id,
+                            func.coalesce(Region.name, "(no region)").label("region"), g.n)
+                     .join_from(agg, Region, Region.id == g.region_id, isouter=True))
     terr = json_rows(select(Territory.id, Territory.name, func.count().label("n"))
-                     .select_from(base).join(CustomerTerritory, CustomerTerritory.customer_id == b.id)
-                     .join(Territory, Territory.id == CustomerTerritory.territory_id)
-                     .where(scope.territory_filter()).group_by(Territory.id, Territory.name))
+                     .select_from(CustomerTerritory).join(Territory, Territory.id == CustomerTerritory.territory_id)
+                     .where(scope.territory_filter(), in_population(CustomerTerritory.customer_id, scope, p))
+                     .group_by(Territory.id, Territory.name))
     res = run_json(session, cube=cube, terr=terr)
     cells = res["cube"]
     total = sum(c["n"] for c in cells)

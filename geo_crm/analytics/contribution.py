@@ -16,72 +16,117 @@ Definitions (EUR; orders confirmed or delivered, dated in the period):
 """
 from __future__ import annotations
 
-from sqlalchemy import case, func, literal, select
-from sqlalchemy.orm import Session
+import numpy as np
+from sqlalchemy import BigInteger, and_, cast, func, select
+from sqlalchemy.orm import Session, aliased
 
+from geo_crm.analytics.arrays import cents_to_eur, fetch_columns, group
 from geo_crm.analytics.common import ReportParams, Table, customer_clauses, num, share
 from geo_crm.analytics.revenue import describe_source, period_revenue
-from geo_crm.analytics.sqlutil import json_rows, run_json
 from geo_crm.models import Branch, Customer, CustomerTerritory, Region, Territory, User
 from geo_crm.security.scope import Scope
 
 A_SHARE, B_SHARE = 0.8, 0.95
+A_PCT, B_PCT = 80, 95  # the same thresholds in percent, for exact integer comparisons
 
 
 def contribution(session: Session, scope: Scope, p: ReportParams, *, top: int = 20) -> dict:
     rev_q, src = period_revenue(session, p)
     rev = rev_q.subquery("rev")
-    # keep the sorted rows narrow (ids and money only): names are joined for the top rows
-    base = (select(rev.c.customer_id, rev.c.revenue, rev.c.margin, rev.c.orders, Customer.region_id,
-                   Customer.service_branch_id, Customer.owner_id)
+    ct = aliased(CustomerTerritory)  # own alias: never correlates with the filters' EXISTS
+    # one narrow row per (customer, visible territory): ids and integer cents only
+    stmt = (select(rev.c.customer_id, cast(rev.c.revenue * 100, BigInteger), cast(rev.c.margin * 100, BigInteger),
+                   cast(rev.c.orders, BigInteger), func.coalesce(Customer.region_id, -1),
+                   func.coalesce(Customer.service_branch_id, -1), func.coalesce(Customer.owner_id, -1),
+                   func.coalesce(ct.territory_id, -1))
             .join_from(rev, Customer, Customer.id == rev.c.customer_id)
-            .where(*customer_clauses(scope, p), rev.c.revenue > 0)).cte("base")
-    order = (base.c.revenue.desc(), base.c.customer_id)
-    ranked = select(base, func.row_number().over(order_by=order).label("rn"),
-                    func.sum(base.c.revenue).over(order_by=order, rows=(None, 0)).label("cum"),
-                    func.count().over().label("n"), func.sum(base.c.revenue).over().label("total")).cte("ranked")
-    r = ranked.c
-    before = r.cum - r.revenue
-    cls = case((before < literal(A_SHARE) * r.total, "A"), (before < literal(B_SHARE) * r.total, "B"),
-               else_="C").label("abc")
-    asc_i = r.n - r.rn + 1
-    summary = json_rows(select(
-        func.count().label("customers"), func.sum(r.revenue).label("revenue"), func.sum(r.margin).label("margin"),
-        func.sum(r.orders).label("orders"),
-        (2.0 * func.sum(asc_i * r.revenue) / (func.max(r.n) * func.sum(r.revenue))
-         - (func.max(r.n) + 1.0) / func.max(r.n)).label("gini"),
-        func.sum(r.revenue).filter(r.rn <= func.ceil(0.2 * r.n)).label("top20_revenue"),
-        func.max(func.ceil(0.2 * r.n)).label("top20_customers")).select_from(ranked))
-    classes = json_rows(select(cls, func.count().label("customers"), func.sum(r.revenue).label("revenue"),
-                               func.sum(r.margin).label("margin")).group_by(cls))
-    lorenz = json_rows(select(asc_i.label("i"), r.n, (r.total - r.cum + r.revenue).label("cum"), r.total)
-                       .where(func.floor(asc_i * 100.0 / r.n) > func.floor((asc_i - 1) * 100.0 / r.n)))
-    tops = json_rows(select(r.customer_id, Customer.code, Customer.name, Customer.level, r.revenue, r.margin,
-                            r.orders, r.rn, cls, Region.name.label("region"))
-                     .join_from(ranked, Customer, Customer.id == r.customer_id)
-                     .join(Region, Region.id == r.region_id, isouter=True)
-                     .where(r.rn <= top))
-    b = base.c
-
-    def by(key_col, name_col, join, on, label):
-        return json_rows(select(key_col.label("id"), func.coalesce(name_col, label).label("name"),
-                                func.count().label("customers"), func.sum(b.revenue).label("revenue"),
-                                func.sum(b.margin).label("margin"))
-                         .select_from(base).join(join, on, isouter=True).group_by(key_col, name_col))
-
-    regions = by(b.region_id, Region.name, Region, Region.id == b.region_id, "(no region)")
-    branches = by(b.service_branch_id, Branch.name, Branch, Branch.id == b.service_branch_id, "(no branch)")
-    owners = by(b.owner_id, func.coalesce(func.nullif(User.full_name, ""), User.username), User,
-                User.id == b.owner_id, "(unassigned)")
-    territories = json_rows(
-        select(Territory.id, Territory.name, func.count().label("customers"), func.sum(b.revenue).label("revenue"),
-               func.sum(b.margin).label("margin"))
-        .select_from(base).join(CustomerTerritory, CustomerTerritory.customer_id == b.customer_id)
-        .join(Territory, Territory.id == CustomerTerritory.territory_id)
-        .where(scope.territory_filter()).group_by(Territory.id, Territory.name))
-    res = run_json(session, summary=summary, classes=classes, lorenz=lorenz, tops=tops, regions=regions,
-                   branches=branches, owners=owners, territories=territories)
+            .outerjoin(ct, and_(ct.customer_id == rev.c.customer_id,
+                                ct.territory_id.in_(select(Territory.id).where(scope.territory_filter()))))
+            .where(*customer_clauses(scope, p), rev.c.revenue > 0))
+    cols = fetch_columns(session, stmt, [("id", "int4"), ("rev", "int8"), ("margin", "int8"), ("orders", "int8"),
+                                         ("region", "int4"), ("branch", "int4"), ("owner", "int4"),
+                                         ("territory", "int4")])
+    res = _figures(session, cols, top)
     return _shape(res, p, src, session)
+
+
+def _figures(session: Session, cols: dict, top: int) -> dict:
+    """The same figures the report always had, from the fetched columns (see module doc)."""
+    ids_all = cols["id"]
+    ids, first = np.unique(ids_all, return_index=True)
+    rev, mar, orders = cols["rev"][first], cols["margin"][first], cols["orders"][first]
+    n = len(ids)
+    res: dict = {"summary": [], "classes": [], "lorenz": [], "tops": [], "regions": [], "branches": [],
+                 "owners": [], "territories": []}
+    if n == 0:
+        res["summary"] = [{"customers": 0, "revenue": None, "margin": None, "orders": None, "gini": None,
+                           "top20_revenue": None, "top20_customers": None}]
+        return res
+    total = int(rev.sum())
+    order = np.lexsort((ids, -rev))               # revenue desc, customer id asc
+    r_sorted = rev[order]
+    cum = np.cumsum(r_sorted)
+    before = cum - r_sorted
+    cls = np.where(before * 100 < A_PCT * total, 0, np.where(before * 100 < B_PCT * total, 1, 2))
+    k20 = -(-n // 5)                               # ceil(0.2 n)
+    asc = r_sorted[::-1]                           # ascending revenue, i = 1..n
+    i = np.arange(1, n + 1, dtype=np.int64)
+    s_ix = int(np.dot(i, asc)) if n * total < 2 ** 62 else sum(int(a) * int(b) for a, b in zip(i, asc))
+    gini = 2 * s_ix / (n * total) - (n + 1) / n
+    res["summary"] = [{"customers": n, "revenue": cents_to_eur(total), "margin": cents_to_eur(mar.sum()),
+                       "orders": int(orders.sum()), "gini": gini, "top20_revenue": cents_to_eur(cum[k20 - 1]),
+                       "top20_customers": k20}]
+    m_sorted = mar[order]
+    for c, label in enumerate("ABC"):
+        sel = cls == c
+        if sel.any():
+            res["classes"].append({"abc": label, "customers": int(sel.sum()),
+                                   "revenue": cents_to_eur(r_sorted[sel].sum()),
+                                   "margin": cents_to_eur(m_sorted[sel].sum())})
+    asc_cum = np.cumsum(asc)
+    pts = np.nonzero((i * 100) // n > ((i - 1) * 100) // n)[0]
+    res["lorenz"] = [{"i": int(i[j]), "n": n, "cum": cents_to_eur(asc_cum[j]), "total": cents_to_eur(total)}
+                     for j in pts]
+    tops = order[:top]
+    names = _names(session, [int(ids[j]) for j in tops])
+    for rank, j in enumerate(tops, start=1):
+        nm = names.get(int(ids[j]), {})
+        res["tops"].append({"customer_id": int(ids[j]), "code": nm.get("code"), "name": nm.get("name"),
+                            "level": nm.get("level"), "region": nm.get("region"), "revenue": cents_to_eur(rev[j]),
+                            "margin": cents_to_eur(mar[j]), "orders": int(orders[j]), "rn": rank,
+                            "abc": "ABC"[cls[rank - 1]]})
+    region_names = dict(session.execute(select(Region.id, Region.name)).all())
+    branch_names = dict(session.execute(select(Branch.id, Branch.name)).all())
+    user_names = dict(session.execute(select(User.id, func.coalesce(func.nullif(User.full_name, ""),
+                                                                    User.username))).all())
+
+    def by(key, names, none_label):
+        uniq, counts, (rs, ms) = group(key, rev, mar)
+        return [{"id": None if k < 0 else int(k), "name": none_label if k < 0 else names.get(int(k), none_label),
+                 "customers": int(cnt), "revenue": cents_to_eur(r), "margin": cents_to_eur(m)}
+                for k, cnt, r, m in zip(uniq, counts, rs, ms)]
+    res["regions"] = by(cols["region"][first], region_names, "(no region)")
+    res["branches"] = by(cols["branch"][first], branch_names, "(no branch)")
+    res["owners"] = by(cols["owner"][first], user_names, "(unassigned)")
+    terr = cols["territory"]
+    inside = terr >= 0
+    if inside.any():
+        t_names = dict(session.execute(select(Territory.id, Territory.name)).all())
+        uniq, counts, (rs, ms) = group(terr, cols["rev"], cols["margin"], mask=inside)
+        res["territories"] = [{"id": int(k), "name": t_names.get(int(k)), "customers": int(cnt),
+                               "revenue": cents_to_eur(r), "margin": cents_to_eur(m)}
+                              for k, cnt, r, m in zip(uniq, counts, rs, ms)]
+    return res
+
+
+def _names(session: Session, ids: list[int]) -> dict[int, dict]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Customer.id, Customer.code, Customer.name, Customer.level,
+                                  Region.name.label("region"))
+                           .join(Region, Region.id == Customer.region_id, isouter=True)
+                           .where(Customer.id.in_(ids))).all()
+    return {r.id: dict(r._mapping) for r in rows}
 
 
 def _shape(res: dict, p: ReportParams, src: str, session) -> dict:

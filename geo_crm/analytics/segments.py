@@ -23,12 +23,13 @@ Population: visible, filtered customers that are neither prospects nor lost.
 """
 from __future__ import annotations
 
-from sqlalchemy import Float, Integer, and_, case, cast, func, literal, select
+import numpy as np
+from sqlalchemy import BigInteger, Date, Float, Integer, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
+from geo_crm.analytics.arrays import PG_EPOCH, fetch_columns, percentile_cont, rank_min, to_date
 from geo_crm.analytics.common import ReportParams, Table, customer_clauses, num, share
 from geo_crm.analytics.revenue import customer_12m, describe_source
-from geo_crm.analytics.sqlutil import json_rows, run_json
 from geo_crm.models import Customer, Opportunity, Region
 from geo_crm.security.scope import Scope
 
@@ -45,92 +46,146 @@ def segment_of(current: float, potential: float, med_current: float, med_potenti
             (False, False): "drop"}[(hc, hp)]
 
 
-def _ctes(session: Session, scope: Scope, p: ReportParams) -> dict:
-    """The CTEs: base (population), pot (potential), meds (medians), seg (segment), rfm."""
+def _scores(session: Session, scope: Scope, p: ReportParams) -> dict:
+    """Per-customer arrays of the population (see module doc): id, region, current,
+    slope, growth, opp_weighted, headroom, potential, segment (index into SEGMENTS),
+    orders, last order (days since 2000-01-01, -1 when none) and r/f/m (0 without
+    orders in the 12 months); plus the medians and the source."""
     c12_q, src = customer_12m(session, p)
     c12 = c12_q.subquery("c12")
     opp = (select(Opportunity.customer_id,
                   func.sum(Opportunity.amount * Opportunity.probability / 100.0).label("weighted"))
            .where(scope.opportunity_filter(), Opportunity.status == "open", Opportunity.customer_id.is_not(None))
            .group_by(Opportunity.customer_id)).subquery("opp")
-    size = case(*[(Customer.level == k, literal(v)) for k, v in SIZE_FACTOR.items()], else_=literal(1.0))
-    base = (select(Customer.id, Customer.code, Customer.name, Customer.level, Customer.industry, Customer.region_id,
-                   cast(func.coalesce(c12.c.revenue, 0), Float).label("current"),
-                   func.coalesce(c12.c.trend_slope, 0).label("slope"),
-                   cast(func.coalesce(opp.c.weighted, 0), Float).label("opp_weighted"),
-                   func.coalesce(c12.c.orders, 0).label("orders"), c12.c.last_order_date, size.label("size_factor"))
+    size = cast(case(*[(Customer.level == k, literal(v)) for k, v in SIZE_FACTOR.items()], else_=literal(1.0)), Float)
+    stmt = (select(Customer.id, func.coalesce(Customer.region_id, -1),
+                   # industry as a 64-bit hash (grouping key only; NULL industry is its own group)
+                   cast(func.coalesce(func.hashtextextended(Customer.industry, 0), 0), BigInteger),
+                   cast(func.coalesce(Customer.industry.is_(None), False), Integer),
+                   cast(func.coalesce(c12.c.revenue, 0), Float), cast(func.coalesce(c12.c.trend_slope, 0), Float),
+                   cast(func.coalesce(opp.c.weighted, 0), Float), cast(func.coalesce(c12.c.orders, 0), Integer),
+                   cast(func.coalesce(c12.c.last_order_date - literal(PG_EPOCH, Date), -1), Integer), size)
             .join(c12, c12.c.customer_id == Customer.id, isouter=True)
             .join(opp, opp.c.customer_id == Customer.id, isouter=True)
-            .where(*customer_clauses(scope, p), Customer.status.not_in(("prospect", "lost")))).cte("base")
-    b = base.c
-    ind = (select(b.industry, func.percentile_cont(0.5).within_group(b.current).label("median"))
-           .where(b.current > 0).group_by(b.industry)).cte("ind")
-    headroom = func.greatest(0.0, func.coalesce(ind.c.median, 0) * b.size_factor - b.current)
-    growth = func.greatest(0.0, 12.0 * b.slope)
-    pot = select(base, growth.label("growth"), headroom.label("headroom"),
-                 (growth + b.opp_weighted + headroom).label("potential")) \
-        .join(ind, ind.c.industry.is_not_distinct_from(b.industry), isouter=True).cte("pot")
-    meds = select(func.percentile_cont(0.5).within_group(pot.c.current).label("mc"),
-                  func.percentile_cont(0.5).within_group(pot.c.potential).label("mp")).select_from(pot).cte("meds")
-    hc = and_(pot.c.current >= meds.c.mc, pot.c.current > 0)
-    hp = and_(pot.c.potential >= meds.c.mp, pot.c.potential > 0)
-    seg_expr = case((and_(hc, hp), "grow"), (hc, "maintain"), (hp, "develop"), else_="drop")
-    seg = select(pot, seg_expr.label("segment")).select_from(pot).join(meds, literal(True)).cte("seg")
-    s = seg.c
-    rb = select(b.id, b.code, b.name, b.last_order_date, b.orders, b.current).where(b.orders > 0).cte("rb")
-    n = func.count().over()
-
-    def score(col):
-        return cast(1 + func.floor(5.0 * (func.rank().over(order_by=col) - 1) / n), Integer)
-    rfm = select(rb.c.id, rb.c.code, rb.c.name, rb.c.last_order_date, rb.c.orders, rb.c.current,
-                 score(rb.c.last_order_date).label("r"), score(rb.c.orders).label("f"),
-                 score(rb.c.current).label("m")).cte("rfm")
-    return {"base": base, "pot": pot, "meds": meds, "seg": seg, "rfm": rfm, "src": src}
+            .where(*customer_clauses(scope, p), Customer.status.not_in(("prospect", "lost"))))
+    d = fetch_columns(session, stmt, [("id", "int4"), ("region", "int4"), ("industry", "int8"),
+                                      ("industry_null", "int4"), ("current", "float8"), ("slope", "float8"),
+                                      ("opp_weighted", "float8"), ("orders", "int4"), ("last", "int4"),
+                                      ("size", "float8")])
+    order = np.argsort(d["id"], kind="stable")
+    d = {k: v[order] for k, v in d.items()}
+    cur = d["current"]
+    # industry medians of current > 0 (percentile_cont, as PostgreSQL computes it); the
+    # customers without an industry form one more group, as in SQL GROUP BY
+    key = np.where(d["industry_null"] == 1, 0, d["industry"])
+    null_group = d["industry_null"] == 1
+    med = np.zeros(len(cur))
+    pos = cur > 0
+    for is_null in (False, True):
+        grp = null_group == is_null
+        part = pos & grp
+        if not part.any():
+            continue
+        uniq, inv = np.unique(key[part], return_inverse=True)
+        vals = cur[part]
+        srt = np.lexsort((vals, inv))
+        vals, bounds = vals[srt], np.searchsorted(inv[srt], np.arange(len(uniq) + 1))
+        medians = np.array([percentile_cont(vals[bounds[j]:bounds[j + 1]], 0.5) for j in range(len(uniq))])
+        idx = np.minimum(np.searchsorted(uniq, key[grp]), len(uniq) - 1)
+        med[grp] = np.where(uniq[idx] == key[grp], medians[idx], 0.0)
+    growth = np.maximum(0.0, 12.0 * d["slope"])
+    headroom = np.maximum(0.0, med * d["size"] - cur)
+    potential = growth + d["opp_weighted"] + headroom
+    mc, mp = percentile_cont(cur, 0.5), percentile_cont(potential, 0.5)
+    if mc is None:
+        seg = np.zeros(0, dtype=np.int64)
+    else:
+        hc = (cur >= mc) & (cur > 0)
+        hp = (potential >= mp) & (potential > 0)
+        seg = np.where(hc & hp, 0, np.where(hc, 1, np.where(hp, 2, 3)))
+    r = np.zeros(len(cur), dtype=np.int64)
+    f, m = r.copy(), r.copy()
+    has = d["orders"] > 0
+    nr = int(has.sum())
+    if nr:
+        for out, col in ((r, d["last"]), (f, d["orders"]), (m, cur)):
+            out[has] = 1 + (5 * (rank_min(col[has]) - 1)) // nr
+    return {"id": d["id"], "region": d["region"], "current": cur, "slope": d["slope"], "growth": growth,
+            "opp_weighted": d["opp_weighted"], "headroom": headroom, "potential": potential, "segment": seg,
+            "orders": d["orders"], "last": d["last"], "r": r, "f": f, "m": m, "mc": mc, "mp": mp, "src": src}
 
 
 def customer_scores(session: Session, scope: Scope, p: ReportParams, *, limit: int | None = None) -> list[dict]:
     """Per customer: current, potential (and its parts), segment, and R/F/M scores
     (None without orders in the 12 months). Ordered by customer id."""
-    c = _ctes(session, scope, p)
-    s, r = c["seg"].c, c["rfm"].c
-    q = (select(s.id, s.current, s.slope, s.growth, s.opp_weighted, s.headroom, s.potential, s.segment,
-                r.r, r.f, r.m).select_from(c["seg"]).join(c["rfm"], c["rfm"].c.id == s.id, isouter=True)
-         .order_by(s.id))
-    if limit:
-        q = q.limit(limit)
-    return [dict(row._mapping) for row in session.execute(q)]
+    s = _scores(session, scope, p)
+    n = len(s["id"]) if not limit else min(limit, len(s["id"]))
+    out = []
+    for j in range(n):
+        rated = s["r"][j] > 0
+        out.append({"id": int(s["id"][j]), "current": float(s["current"][j]), "slope": float(s["slope"][j]),
+                    "growth": float(s["growth"][j]), "opp_weighted": float(s["opp_weighted"][j]),
+                    "headroom": float(s["headroom"][j]), "potential": float(s["potential"][j]),
+                    "segment": SEGMENTS[s["segment"][j]], "r": int(s["r"][j]) if rated else None,
+                    "f": int(s["f"][j]) if rated else None, "m": int(s["m"][j]) if rated else None})
+    return out
 
 
 def segments(session: Session, scope: Scope, p: ReportParams, *, top: int = 50) -> dict:
-    c = _ctes(session, scope, p)
-    seg, pot, meds, rfm, src = c["seg"], c["pot"], c["meds"], c["rfm"], c["src"]
-    s = seg.c
-    n_all = select(func.count()).select_from(seg).scalar_subquery()
-    summary = json_rows(select(func.count().label("n"), func.max(meds.c.mc).label("median_current"),
-                               func.max(meds.c.mp).label("median_potential"))
-                        .select_from(pot).join(meds, literal(True)))
-    by_seg = json_rows(select(s.segment, func.count().label("customers"), func.sum(s.current).label("current"),
-                              func.sum(s.potential).label("potential")).group_by(s.segment))
-    by_region = json_rows(select(s.region_id.label("id"), func.coalesce(Region.name, "(no region)").label("name"),
-                                 *[func.count().filter(s.segment == k).label(k) for k in SEGMENTS],
-                                 func.count().label("customers"))
-                          .select_from(seg).join(Region, Region.id == s.region_id, isouter=True)
-                          .group_by(s.region_id, Region.name))
-    step = func.greatest(1, n_all / SCATTER_POINTS)
-    scatter = json_rows(select(s.id, s.name, s.current, s.potential, s.segment)
-                        .where(func.mod(s.id, step) == 0).limit(SCATTER_POINTS))
-    tops = json_rows(select(s.id, s.code, s.name, s.level, s.industry, s.current, s.growth, s.opp_weighted,
-                            s.headroom, s.potential, s.segment)
-                     .where(s.segment == "grow").order_by(s.potential.desc(), s.id).limit(top))
-    rc = rfm.c
-    grid = json_rows(select(rc.r, rc.f, func.count().label("n"), func.avg(rc.current).label("avg_m"))
-                     .group_by(rc.r, rc.f))
-    mdist = json_rows(select(rc.m, func.count().label("n")).group_by(rc.m))
-    rfm_top = json_rows(select(rc.id, rc.code, rc.name, rc.r, rc.f, rc.m, rc.current, rc.orders, rc.last_order_date)
-                        .order_by((rc.r + rc.f + rc.m).desc(), rc.current.desc(), rc.id).limit(top))
-    res = run_json(session, summary=summary, by_seg=by_seg, by_region=by_region, scatter=scatter, tops=tops,
-                   grid=grid, mdist=mdist, rfm_top=rfm_top)
-    return _shape(res, p, session, src)
+    s = _scores(session, scope, p)
+    ids, cur, pot, seg = s["id"], s["current"], s["potential"], s["segment"]
+    n = len(ids)
+    res: dict = {"summary": [{"n": n, "median_current": s["mc"], "median_potential": s["mp"]}],
+                 "by_seg": [], "by_region": [], "scatter": [], "tops": [], "grid": [], "mdist": [], "rfm_top": []}
+    for k, name in enumerate(SEGMENTS):
+        sel = seg == k
+        if sel.any():
+            res["by_seg"].append({"segment": name, "customers": int(sel.sum()), "current": float(cur[sel].sum()),
+                                  "potential": float(pot[sel].sum())})
+    if n:
+        region_names = dict(session.execute(select(Region.id, Region.name)).all())
+        regions, inv = np.unique(s["region"], return_inverse=True)
+        counts = np.bincount(inv * 4 + seg, minlength=4 * len(regions)).reshape(len(regions), 4)
+        for j, rid in enumerate(regions):
+            res["by_region"].append({"id": None if rid < 0 else int(rid),
+                                     "name": "(no region)" if rid < 0 else region_names.get(int(rid), "(no region)"),
+                                     **{name: int(counts[j, k]) for k, name in enumerate(SEGMENTS)},
+                                     "customers": int(counts[j].sum())})
+        step = max(1, n // SCATTER_POINTS)
+        pick = np.nonzero(ids % step == 0)[0][:SCATTER_POINTS]
+        grow = np.nonzero(seg == 0)[0]
+        grow = grow[np.lexsort((ids[grow], -pot[grow]))][:top]
+        rated = np.nonzero(s["r"] > 0)[0]
+        total = (s["r"] + s["f"] + s["m"])[rated]
+        best = rated[np.lexsort((ids[rated], -cur[rated], -total))][:top]
+        info = _customer_info(session, [int(ids[j]) for j in np.concatenate([pick, grow, best])])
+        res["scatter"] = [{"id": int(ids[j]), "name": info[int(ids[j])]["name"], "current": float(cur[j]),
+                           "potential": float(pot[j]), "segment": SEGMENTS[seg[j]]} for j in pick]
+        res["tops"] = [{"id": int(ids[j]), **info[int(ids[j])], "current": float(cur[j]),
+                        "growth": float(s["growth"][j]), "opp_weighted": float(s["opp_weighted"][j]),
+                        "headroom": float(s["headroom"][j]), "potential": float(pot[j]), "segment": "grow"}
+                       for j in grow]
+        if len(rated):
+            rr, ff = s["r"][rated], s["f"][rated]
+            cell = rr * 10 + ff
+            uniq, counts = np.unique(cell, return_counts=True)
+            res["grid"] = [{"r": int(c // 10), "f": int(c % 10), "n": int(k)} for c, k in zip(uniq, counts)]
+            uniq, counts = np.unique(s["m"][rated], return_counts=True)
+            res["mdist"] = [{"m": int(c), "n": int(k)} for c, k in zip(uniq, counts)]
+        res["rfm_top"] = [{"id": int(ids[j]), "code": info[int(ids[j])]["code"], "name": info[int(ids[j])]["name"],
+                           "r": int(s["r"][j]), "f": int(s["f"][j]), "m": int(s["m"][j]), "current": float(cur[j]),
+                           "orders": int(s["orders"][j]), "last_order_date": to_date(s["last"][j]).isoformat()}
+                          for j in best]
+    return _shape(res, p, session, s["src"])
+
+
+def _customer_info(session: Session, ids: list[int]) -> dict[int, dict]:
+    """code, name, level, industry of a few customers (the listed rows only)."""
+    if not ids:
+        return {}
+    rows = session.execute(select(Customer.id, Customer.code, Customer.name, Customer.level, Customer.industry)
+                           .where(Customer.id.in_(sorted(set(ids))))).all()
+    return {r.id: {"code": r.code, "name": r.name, "level": r.level, "industry": r.industry} for r in rows}
 
 
 def _shape(res, p, session, src) -> dict:

@@ -21,7 +21,7 @@ from datetime import datetime, time, timedelta, timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from geo_crm.analytics.common import ReportParams, Table, customer_clauses, num, share
+from geo_crm.analytics.common import ReportParams, Table, customer_clauses, in_population, num, share
 from geo_crm.analytics.revenue import describe_source
 from geo_crm.analytics.sqlutil import json_rows, run_json
 from geo_crm.models import Customer, Region, ServiceRating, ServiceRecord, User
@@ -44,9 +44,9 @@ def hours(a, b):
 def service(session: Session, scope: Scope, p: ReportParams) -> dict:
     start, end = period_bounds(p)
     R = ServiceRecord
-    visible = select(Customer.id).where(*customer_clauses(scope, p))
+    visible = in_population(R.customer_id, scope, p)
     recs = (select(R.id, R.type, R.status, R.customer_id, R.assignee_id, R.created_at, R.assigned_at, R.handled_at)
-            .where(scope.service_record_filter(), R.customer_id.in_(visible),
+            .where(scope.service_record_filter(), visible,
                    R.created_at >= start, R.created_at < end)).cte("recs")
     r = recs.c
     tta = hours(r.assigned_at, r.created_at)
@@ -62,7 +62,7 @@ def service(session: Session, scope: Scope, p: ReportParams) -> dict:
     by_type_status = json_rows(select(r.type, r.status, func.count().label("n")).group_by(r.type, r.status))
     ratings_q = (select(ServiceRating.service_record_id, ServiceRating.rating, ServiceRating.rated_at)
                  .join(R, R.id == ServiceRating.service_record_id)
-                 .where(scope.service_record_filter(), R.customer_id.in_(visible),
+                 .where(scope.service_record_filter(), visible,
                         ServiceRating.rated_at >= start, ServiceRating.rated_at < end)).cte("ratings")
     g = ratings_q.c
     dist = json_rows(select(g.rating, func.count().label("n")).group_by(g.rating))
@@ -74,7 +74,7 @@ def service(session: Session, scope: Scope, p: ReportParams) -> dict:
                               func.count().filter(per_rec.c.worst < 3).label("reopened")).select_from(per_rec))
     # agent load: records assigned in the period (by assigned_at)
     arec = (select(R.assignee_id, R.status, R.created_at, R.handled_at)
-            .where(scope.service_record_filter(), R.customer_id.in_(visible), R.assignee_id.is_not(None),
+            .where(scope.service_record_filter(), visible, R.assignee_id.is_not(None),
                    R.assigned_at >= start, R.assigned_at < end)).subquery()
     a = arec.c
     agents = json_rows(select(a.assignee_id.label("id"),
