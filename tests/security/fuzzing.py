@@ -49,7 +49,8 @@ class Failure:
     curl: str = ""
 
     def __str__(self) -> str:
-        return f"{self.method} {self.path} [{self.check}] status={self.status}: {self.message[:300]}\n  {self.curl[:300]}"
+        return (f"{self.method} {self.path} [{self.check}] status={self.status}: {self.message[:300]}\n"
+                f"  {self.curl[:300]}")
 
 
 @dataclass

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from geo_crm.api.openapi import build_document
 from tests.conftest import csrf_token_from
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-import pytest
 from sqlalchemy import select
 
 from geo_crm.models import User

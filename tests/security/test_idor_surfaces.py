@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
-import re
 from datetime import date
 
 import mapbox_vector_tile

@@ -17,15 +17,11 @@ report figures and route plans of another branch.
 """
 from __future__ import annotations
 
-import csv
-import io
-import math
 import re
 from datetime import date
 
-import mapbox_vector_tile
 import pytest
-from sqlalchemy import func, not_, select, text
+from sqlalchemy import not_, select
 from sqlalchemy.orm import Session
 
 from geo_crm.api.framework import REGISTRY

@@ -81,13 +81,15 @@ def _create(a, kind, i, p, first_customer, ctx):
     if kind == "order":
         f = {"notes": p, "delivery_address": p}
         return a.post("/api/v1/orders", json={"customer_id": first_customer, **f,
-                                               "lines": [{"product_id": ctx["product"], "quantity": 1}]}), f, "/orders/{id}"
+                                               "lines": [{"product_id": ctx["product"], "quantity": 1}]}), \
+            f, "/orders/{id}"
     raise AssertionError(kind)
 
 
 KINDS = ["customer", "contact", "opportunity", "service", "partner", "branch", "product", "territory", "order"]
 TABLES = {"customer": "customer", "contact": "contact", "opportunity": "opportunity", "service": "service_record",
-          "partner": "partner", "branch": "branch", "product": "product", "territory": "territory", "order": "sales_order"}
+          "partner": "partner", "branch": "branch", "product": "product", "territory": "territory",
+          "order": "sales_order"}
 
 
 def _table(connection, kind):
