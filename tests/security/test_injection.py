@@ -177,3 +177,41 @@ def test_exports_neutralise_formulas_and_escape_xml(api):
     names = {el.text for el in ET.fromstring(kml).iter() if el.tag.endswith("}name") or el.tag == "name"}
     for p in PAYLOADS:
         assert p in names, p
+
+
+def test_route_exports_are_inert(api):
+    """GPX, KML, CSV manifest and the HTML driver sheet of a plan visiting a customer with
+    a hostile name."""
+    a = api("admin")
+    names = {}
+    ids = []
+    for i, p in enumerate(PAYLOADS[:6]):
+        r = a.post("/api/v1/customers", json={"code": f"INJR{i}", "name": p, "address": p,
+                                              "lon": 24.80 + i / 50, "lat": 60.20 + i / 200})
+        assert r.status_code == 201
+        ids.append(_id(r))
+        names[ids[-1]] = p
+    r = a.post("/api/v1/routes/plan", json={"date": "2026-11-02", "branch": [1], "source": "customers",
+                                            "customer_ids": ids, "mode": "haversine", "time_limit_s": 1,
+                                            "wait": True, "name": HTML_PAYLOADS[0]})
+    assert r.status_code == 201, r.get_data(as_text=True)[:300]
+    plan = r.get_json()["id"]
+    gpx = a.get(f"/api/v1/routes/{plan}/export?format=gpx")
+    assert gpx.status_code == 200
+    root = ET.fromstring(gpx.data)
+    texts = {el.text for el in root.iter() if el.text}
+    for p in names.values():
+        assert any(p in t for t in texts), p
+    assert b"<script>" not in gpx.data and b"<img " not in gpx.data
+    kml = a.get(f"/api/v1/routes/{plan}/export?format=kml").data
+    ET.fromstring(kml)
+    assert b"<script>" not in kml and b"<img " not in kml
+    sheet = a.get(f"/api/v1/routes/{plan}/export?format=html").get_data(as_text=True)
+    for p in HTML_PAYLOADS:
+        assert p not in sheet
+    assert str(escape(HTML_PAYLOADS[0])) in sheet
+    manifest = a.get(f"/api/v1/routes/{plan}/export?format=csv").get_data(as_text=True).lstrip("\ufeff")
+    cells = [c for row in csv.reader(io.StringIO(manifest)) for c in row]
+    for p in FORMULA_PAYLOADS:
+        if p in names.values():
+            assert "'" + p in cells and p not in cells, p
