@@ -27,16 +27,29 @@ _TYPES = {"int4": (">i4", np.int32), "int8": (">i8", np.int64), "float8": (">f8"
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 
 
-def fetch_columns(session: Session, stmt: Select, types: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+def fetch_columns(session: Session, stmt: Select, types: list[tuple[str, str]], *,
+                  whole_tables: bool = False) -> dict[str, np.ndarray]:
     """Run `stmt` (its columns in the order of `types`: [(name, pg_type)], pg_type in
     int4/int8/float8/date, matching the SQL types exactly) and return {name: array}.
-    Runs on the session's connection, so it sees the session's transaction."""
+    Runs on the session's connection, so it sees the session's transaction.
+
+    `whole_tables`: the statement reads every row of its tables (an unfiltered
+    population); then merge joins along the customer-id indexes beat building ~1M-row
+    hash tables, and the planner is told so for this one statement."""
     compiled = stmt.compile(dialect=postgresql.psycopg2.dialect(), compile_kwargs={"render_postcompile": True})
     raw = session.connection().connection.driver_connection
     buf = io.BytesIO()
     with raw.cursor() as cur:
         sql = cur.mogrify(str(compiled), compiled.params).decode()
-        cur.copy_expert(f"COPY ({sql}) TO STDOUT (FORMAT binary)", buf)
+        saved = None
+        if whole_tables:
+            cur.execute("SELECT current_setting('enable_hashjoin'), set_config('enable_hashjoin', 'off', true)")
+            saved = cur.fetchone()[0]
+        try:
+            cur.copy_expert(f"COPY ({sql}) TO STDOUT (FORMAT binary)", buf)
+        finally:
+            if saved is not None and raw.get_transaction_status() != 3:  # not in a failed transaction
+                cur.execute("SELECT set_config('enable_hashjoin', %s, true)", (saved,))
     data = buf.getbuffer()
     if bytes(data[:11]) != _SIGNATURE:
         raise RuntimeError("unexpected COPY binary header")

@@ -28,7 +28,7 @@ from sqlalchemy import BigInteger, Date, Float, Integer, case, cast, func, liter
 from sqlalchemy.orm import Session
 
 from geo_crm.analytics.arrays import PG_EPOCH, fetch_columns, percentile_cont, rank_min, to_date
-from geo_crm.analytics.common import ReportParams, Table, customer_clauses, num, share
+from geo_crm.analytics.common import ReportParams, Table, covers_everyone, customer_clauses, num, share
 from geo_crm.analytics.revenue import customer_12m, describe_source
 from geo_crm.models import Customer, Opportunity, Region
 from geo_crm.security.scope import Scope
@@ -71,7 +71,7 @@ def _scores(session: Session, scope: Scope, p: ReportParams) -> dict:
     d = fetch_columns(session, stmt, [("id", "int4"), ("region", "int4"), ("industry", "int8"),
                                       ("industry_null", "int4"), ("current", "float8"), ("slope", "float8"),
                                       ("opp_weighted", "float8"), ("orders", "int4"), ("last", "int4"),
-                                      ("size", "float8")])
+                                      ("size", "float8")], whole_tables=covers_everyone(scope, p))
     order = np.argsort(d["id"], kind="stable")
     d = {k: v[order] for k, v in d.items()}
     cur = d["current"]
