@@ -65,7 +65,14 @@ def _account_case(api, name, db_session):
     uid = db_session.scalar(select(User.id).where(User.username == "account"))
     mine = api("account").get(f"/api/v1/reports/{name}?{Q}").get_json()
     filtered = api("executive").get(f"/api/v1/reports/{name}?{Q}&owner_id={uid}").get_json()
-    assert _comparable(mine) == _comparable(filtered)
+    if name == "segments":
+        # potential value counts open opportunities, and an account manager sees only the
+        # opportunities assigned to them (visibility wins over completeness), so only the
+        # figures that do not depend on opportunities are comparable with the executive's
+        keys = ("customers", "median_current", "rfm_customers")
+        assert {k: mine["summary"][k] for k in keys} == {k: filtered["summary"][k] for k in keys}
+    else:
+        assert _comparable(mine) == _comparable(filtered)
     # asking for someone else's customers yields nothing, not their figures
     other = db_session.scalar(select(User.id).where(User.username == "account2"))
     theirs = api("account").get(f"/api/v1/reports/{name}?{Q}&owner_id={other}").get_json()
