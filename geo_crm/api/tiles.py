@@ -29,10 +29,9 @@ def customer_tile_view(z: int, x: int, y: int, query: CustomerFilter):
     scope, f = current_scope(), filter_of(query)
     key = ("tile", scope.cache_key, scope.role, filter_key(f), z, x, y)
     cache = aggregate_cache()
-    data = cache.get(key)
-    if data is None:
-        data = run(customer_tile, read_db(), scope, z, x, y, f)
-        cache.put(key, data)
+    # single-flight: a map opening fires many tile requests; a tile asked for twice at
+    # once (two users, or a retry) is computed once
+    data = cache.get_or_compute(key, lambda: run(customer_tile, read_db(), scope, z, x, y, f))
     cc = f"{'public' if scope.cache_key == 'all' else 'private'}, max-age={TILE_MAX_AGE_S}"
     if not data:
         resp = Response(status=204, mimetype=MVT)

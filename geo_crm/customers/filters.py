@@ -150,12 +150,18 @@ def envelope(minx, miny, maxx, maxy):
     return func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)
 
 
-def within_radius(geom_col, lon: float, lat: float, radius_m: float) -> ColumnElement[bool]:
-    """Index-friendly 'within radius_m metres of (lon, lat)' on the spheroid."""
+def radius_envelope(lon: float, lat: float, radius_m: float):
+    """An EPSG:4326 box that contains every point within radius_m metres of (lon, lat)
+    (for the GiST `&&` test; the exact test is ST_DWithin on geography)."""
     dlat = radius_m / 110_574 + 1e-6
     max_lat = min(89.9, abs(lat) + dlat)
     dlon = min(180.0, radius_m / (111_320 * math.cos(math.radians(max_lat))) + 1e-6)
-    box = envelope(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+    return envelope(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+
+
+def within_radius(geom_col, lon: float, lat: float, radius_m: float) -> ColumnElement[bool]:
+    """Index-friendly 'within radius_m metres of (lon, lat)' on the spheroid."""
+    box = radius_envelope(lon, lat, radius_m)
     return and_(geom_col.op("&&")(box),
                 func.ST_DWithin(func.Geography(geom_col), func.Geography(_point(lon, lat)), radius_m))
 

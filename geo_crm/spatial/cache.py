@@ -2,6 +2,10 @@
 
 Keys must include everything the value depends on: the Scope's `cache_key`, the filters
 and the parameters. Values are stale for at most `ttl_s` seconds after a data change.
+
+`get_or_compute` is single-flight: when many requests ask for the same missing key at
+once (a dashboard of users opening the density map), one computes it and the others
+wait for that result instead of each running the same heavy aggregate.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ class TTLCache:
         self.maxsize, self.ttl_s = maxsize, ttl_s
         self._data: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        self._inflight: dict[Any, threading.Lock] = {}
         self.hits = self.misses = 0
 
     def get(self, key):
@@ -41,10 +46,24 @@ class TTLCache:
 
     def get_or_compute(self, key, compute: Callable[[], Any]):
         value = self.get(key)
-        if value is None:
-            value = compute()
-            self.put(key, value)
-        return value
+        if value is not None:
+            return value
+        with self._lock:
+            flight = self._inflight.setdefault(key, threading.Lock())
+        with flight:   # one computation per key; latecomers wait here, then find it cached
+            try:
+                with self._lock:
+                    item = self._data.get(key)
+                    if item is not None and item[0] >= time.monotonic():
+                        self._data.move_to_end(key)
+                        return item[1]
+                value = compute()
+                self.put(key, value)
+                return value
+            finally:
+                with self._lock:
+                    if self._inflight.get(key) is flight:
+                        del self._inflight[key]
 
     def clear(self) -> None:
         with self._lock:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from geo_crm.customers.filters import CustomerFilter, FilterError, apply
 from geo_crm.models import Customer, Order
 from geo_crm.security.scope import Scope
-from geo_crm.spatial.hexgrid import MAX_HEX_SIZE_M, MIN_HEX_SIZE_M, cell_sql
+from geo_crm.spatial.hexgrid import MAX_HEX_SIZE_M, MIN_HEX_SIZE_M, cell_sql, cells_sql
 
 BY = ("region", "territory", "hex")
 SIMPLIFY_DEG = 0.002   # ~100-200 m: output geometry simplification for region/territory
@@ -36,21 +36,59 @@ def _compile(session: Session, stmt) -> tuple[str, dict]:
     return str(c), dict(c.params)
 
 
+# `customer.geom_3067` = ST_Transform(geom, 3067), a stored generated column (migration
+# 0011): null exactly when geom is null, and covered by `ix_customer_area_cover
+# (region_id, id) INCLUDE (geom_3067)`, so unfiltered area counts are index-only scans.
+GEOM_3067 = literal_column("customer.geom_3067")
+REVENUE_VIEW = "mv_customer_revenue_12m"
+
+
 def _visible_sql(session: Session, scope: Scope, f: CustomerFilter | None, *cols):
-    stmt = apply(select(*cols), f, scope).where(Customer.geom.is_not(None))
+    stmt = apply(select(*cols), f, scope).where(GEOM_3067.is_not(None))
     return _compile(session, stmt)
 
 
-def _revenue_sql(session: Session, scope: Scope, as_of: date) -> tuple[str, dict] | None:
-    """Revenue per customer over the last 12 months (orders the caller may read)."""
+def _view_as_of(session: Session) -> date | None:
+    """The as-of date of the populated 12-month revenue view (None when unusable)."""
+    populated = session.execute(text("SELECT ispopulated FROM pg_matviews WHERE matviewname = :v "
+                                     "AND schemaname = current_schema()"), {"v": REVENUE_VIEW}).scalar()
+    if not populated:
+        return None
+    return session.execute(text(f"SELECT as_of FROM {REVENUE_VIEW} LIMIT 1")).scalar()
+
+
+def _revenue_join(session: Session, scope: Scope, as_of: date, id_col: str) -> tuple[str, str, dict] | None:
+    """Revenue per customer over the 12 months up to `as_of` (orders the caller may read):
+    the sum of non-cancelled orders dated in (as_of - 365 days, as_of]. Returns
+    (LEFT JOIN clauses on customer id `id_col`, per-customer revenue expression (null or
+    0 when none), params); None when the caller may not read orders.
+
+    When the report view `mv_customer_revenue_12m` was refreshed on `as_of` (the default
+    "today" of the density map), confirmed and delivered orders come from it (the same
+    window and statuses; it is as fresh as the reports) and only draft orders, the one
+    other non-cancelled status, are summed live from their partial index: a merge join on
+    customer id instead of aggregating a year of orders per request. The caller's
+    visibility comes from the visible customers being joined (every role that may read
+    orders sees the orders of the customers it sees; the logistics role's order filter
+    also drops drafts, and is applied to them here)."""
     if not scope.can("order.read"):
         return None
     since = as_of - timedelta(days=365)
+    if _view_as_of(session) == as_of:
+        drafts = (select(Order.customer_id, func.sum(Order.total_amount).label("revenue"))
+                  .where(Order.status == "draft", Order.order_date > since, Order.order_date <= as_of,
+                         scope.order_filter())
+                  .group_by(Order.customer_id))
+        dsql, dparams = _rename(*_compile(session, drafts), "d_")
+        joins = (f"LEFT JOIN {REVENUE_VIEW} rvm ON rvm.customer_id = {id_col} "
+                 f"LEFT JOIN ({dsql}) rvd ON rvd.customer_id = {id_col}")
+        return joins, "(coalesce(rvm.revenue, 0) + coalesce(rvd.revenue, 0))", dparams
     stmt = (select(Order.customer_id, func.sum(Order.total_amount).label("revenue"))
             .where(Order.status != "cancelled", Order.order_date > since, Order.order_date <= as_of,
                    scope.order_filter())
             .group_by(Order.customer_id))
-    return _compile(session, stmt)
+    rsql, rparams = _rename(*_compile(session, stmt), "r_")
+    return f"LEFT JOIN ({rsql}) rv ON rv.customer_id = {id_col}", "rv.revenue", rparams
 
 
 def _rename(sql: str, params: dict, prefix: str) -> tuple[str, dict]:
@@ -130,28 +168,26 @@ def _geom_sql(col: str, simplify: bool) -> str:
     return f"ST_AsGeoJSON({g}, 6)"
 
 
-def _with_revenue(session, scope, as_of, group_sql: str) -> tuple[str, str, dict]:
-    """(CTE text, select-list column reading `rv.revenue`, params); no CTE without order.read."""
-    rev = _revenue_sql(session, scope, as_of)
-    if rev is None:
-        return "", "NULL::numeric AS revenue, false AS has_revenue", {}
-    rsql, rparams = _rename(*rev, "r_")
-    return f", rev AS ({rsql})", "coalesce(rv.revenue, 0) AS revenue, true AS has_revenue", rparams
-
-
 def _by_region(session, scope, f, as_of, simplify) -> dict:
     vsql, vparams = _rename(*_visible_sql(session, scope, f, Customer.id, Customer.region_id), "v_")
-    rev_cte, rev_col, rparams = _with_revenue(session, scope, as_of, "")
-    rev_join = ("LEFT JOIN (SELECT vis.region_id, sum(rev.revenue) AS revenue FROM vis JOIN rev "
-                "ON rev.customer_id = vis.id GROUP BY vis.region_id) rv ON rv.region_id = r.id") if rev_cte else ""
+    rev = _revenue_join(session, scope, as_of, "vis.id")
+    if rev is None:
+        rev_join, rev_sum, rparams = "", "NULL::numeric", {}
+        rev_col = "NULL::numeric AS revenue, false AS has_revenue"
+    else:
+        rev_join, expr, rparams = rev
+        rev_sum = f"sum({expr})"
+        rev_col = "coalesce(cnt.revenue, 0) AS revenue, true AS has_revenue"
+    # one pass over the visible customers (an index-only scan in id order, merge-joined
+    # with the revenue view, when nothing narrows them)
     sql = f"""
-    WITH vis AS ({vsql}){rev_cte},
-    cnt AS (SELECT region_id, count(*) AS count FROM vis WHERE region_id IS NOT NULL GROUP BY region_id),
+    WITH cnt AS (SELECT vis.region_id, count(*) AS count, {rev_sum} AS revenue
+                   FROM ({vsql}) vis {rev_join} WHERE vis.region_id IS NOT NULL GROUP BY vis.region_id),
     pop AS (SELECT region_id, sum(population) AS population FROM place WHERE region_id IS NOT NULL GROUP BY region_id)
     SELECT r.id, r.name, coalesce(cnt.count, 0) AS count, r.area_km2, coalesce(pop.population, 0) AS population,
            {rev_col},
            {_geom_sql('r.geom', simplify)} AS geometry
-      FROM region r LEFT JOIN cnt ON cnt.region_id = r.id LEFT JOIN pop ON pop.region_id = r.id {rev_join}
+      FROM region r LEFT JOIN cnt ON cnt.region_id = r.id LEFT JOIN pop ON pop.region_id = r.id
      ORDER BY r.id"""
     return _features(_run(session, sql, {**vparams, **rparams}))
 
@@ -160,12 +196,17 @@ def _by_territory(session, scope, f, as_of, simplify) -> dict:
     from geo_crm.models import Territory
     vsql, vparams = _rename(*_visible_sql(session, scope, f, Customer.id), "v_")
     tsql, tparams = _rename(*_compile(session, select(Territory.id).where(scope.territory_filter())), "t_")
-    rev_cte, rev_col, rparams = _with_revenue(session, scope, as_of, "")
-    rev_join = ("LEFT JOIN (SELECT ct.territory_id, sum(rev.revenue) AS revenue FROM vis "
-                "JOIN customer_territory ct ON ct.customer_id = vis.id JOIN rev ON rev.customer_id = vis.id "
-                "GROUP BY ct.territory_id) rv ON rv.territory_id = t.id") if rev_cte else ""
+    rev = _revenue_join(session, scope, as_of, "vis.id")
+    if rev is None:
+        rev_join, rev_col, rparams = "", "NULL::numeric AS revenue, false AS has_revenue", {}
+    else:
+        joins, expr, rparams = rev
+        rev_join = (f"LEFT JOIN (SELECT ct.territory_id, sum({expr}) AS revenue FROM vis "
+                    f"JOIN customer_territory ct ON ct.customer_id = vis.id {joins} "
+                    f"GROUP BY ct.territory_id) rvt ON rvt.territory_id = t.id")
+        rev_col = "coalesce(rvt.revenue, 0) AS revenue, true AS has_revenue"
     sql = f"""
-    WITH vis AS MATERIALIZED ({vsql}){rev_cte},
+    WITH vis AS MATERIALIZED ({vsql}),
     tv AS ({tsql}),
     cnt AS (SELECT ct.territory_id, count(*) AS count FROM vis JOIN customer_territory ct ON ct.customer_id = vis.id
              WHERE ct.territory_id IN (SELECT id FROM tv) GROUP BY ct.territory_id)
@@ -179,15 +220,17 @@ def _by_territory(session, scope, f, as_of, simplify) -> dict:
     return _features(_run(session, sql, {**vparams, **tparams, **rparams}))
 
 
-def hex_cells_sql(session, scope, f, size_param="%(size)s") -> tuple[str, dict]:
-    """SQL of (id, i, j) per visible customer: the hex cell of each customer."""
-    vsql, vparams = _rename(*_visible_sql(session, scope, f, Customer.id,
-                                          func.ST_Transform(Customer.geom, 3067).label("g")), "v_")
-    i_expr, j_expr = cell_sql("x", "y", size_param)
-    # OFFSET 0 keeps the projection in its own subquery: without it the planner inlines
-    # ST_Transform into every use of x and y in the cell formula (~20 transforms per row)
-    return (f"SELECT id, {i_expr} AS i, {j_expr} AS j FROM "
-            f"(SELECT id, ST_X(g) AS x, ST_Y(g) AS y FROM ({vsql}) v OFFSET 0) xy"), vparams
+def hex_cells_sql(session, scope, f, size_param="%(size)s", revenue: tuple[str, str] | None = None
+                  ) -> tuple[str, dict]:
+    """SQL of (id, i, j) per visible customer: the hex cell of each customer. With
+    `revenue` = (LEFT JOIN clauses on `v.id`, expression), also a `revenue` column."""
+    vsql, vparams = _rename(*_visible_sql(session, scope, f, Customer.id, GEOM_3067.label("g")), "v_")
+    joins, expr = revenue or ("", None)
+    extra = f", {expr} AS revenue" if expr else ""
+    # the stored EPSG:3067 point (no per-request projection); OFFSET 0 keeps ST_X/ST_Y in
+    # their own subquery, else the planner inlines them into every use of x and y
+    src = f"SELECT v.id, ST_X(v.g) AS x, ST_Y(v.g) AS y{extra} FROM ({vsql}) v {joins} OFFSET 0"
+    return cells_sql(src, size_param, keep="id, revenue" if expr else "id"), vparams
 
 
 PLACE_XY_SQL = ("(SELECT ST_X(pg) AS x, ST_Y(pg) AS y, population FROM "
@@ -195,27 +238,26 @@ PLACE_XY_SQL = ("(SELECT ST_X(pg) AS x, ST_Y(pg) AS y, population FROM "
 
 
 def _by_hex(session, scope, f, size, as_of) -> dict:
-    csql, cparams = hex_cells_sql(session, scope, f)
     pi, pj = cell_sql("x", "y", "%(size)s")
-    rev = _revenue_sql(session, scope, as_of)
+    rev = _revenue_join(session, scope, as_of, "v.id")
     if rev is None:
-        rev_join, rev_col, rparams = "", "NULL::numeric AS revenue, false AS has_revenue", {}
-        rev_sum = "NULL::numeric"
+        csql, cparams = hex_cells_sql(session, scope, f)
+        rev_col, rparams, rev_sum = "NULL::numeric AS revenue, false AS has_revenue", {}, "NULL::numeric"
     else:
-        rsql, rparams = _rename(*rev, "r_")
-        rev_join = f"LEFT JOIN ({rsql}) rv ON rv.customer_id = cells.id"
-        rev_sum = "sum(rv.revenue)"
-        rev_col = "coalesce(agg.revenue, 0) AS revenue, true AS has_revenue"
+        joins, expr, rparams = rev
+        csql, cparams = hex_cells_sql(session, scope, f, revenue=(joins, expr))
+        rev_sum = "sum(cells.revenue)"
+        rev_col = "coalesce(hexes.revenue, 0) AS revenue, true AS has_revenue"
     # one pass over the visible customers: cell index, count and revenue per cell
     sql = f"""
     WITH agg AS (SELECT cells.i, cells.j, count(*) AS count, {rev_sum} AS revenue
-                   FROM ({csql}) cells {rev_join} GROUP BY cells.i, cells.j),
+                   FROM ({csql}) cells GROUP BY cells.i, cells.j),
     pop AS (SELECT i, j, sum(population) AS population FROM (
               SELECT {pi} AS i, {pj} AS j, population FROM {PLACE_XY_SQL} p0) p GROUP BY i, j),
     hexes AS (SELECT agg.*, ST_Transform(ST_SetSRID(ST_Hexagon(%(size)s, agg.i, agg.j), 3067), 4326) AS h FROM agg)
     SELECT hexes.i || ':' || hexes.j AS id, hexes.i, hexes.j, 'hex ' || hexes.i || ',' || hexes.j AS name,
            hexes.count, ST_Area(h::geography) / 1e6 AS area_km2,
-           coalesce(pop.population, 0) AS population, {rev_col.replace('agg.', 'hexes.')},
+           coalesce(pop.population, 0) AS population, {rev_col},
            ST_AsGeoJSON(h, 6) AS geometry
       FROM hexes LEFT JOIN pop ON pop.i = hexes.i AND pop.j = hexes.j
      ORDER BY hexes.i, hexes.j"""

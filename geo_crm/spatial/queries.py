@@ -16,7 +16,7 @@ from sqlalchemy import Float, and_, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from geo_crm.customers.filters import (CustomerFilter, FilterError, apply, check_lonlat, distance_m,
-                                       within_radius)
+                                       radius_envelope, within_radius)
 from geo_crm.http import Forbidden, NotFound
 from geo_crm.models import Branch, Customer, CustomerTerritory, Partner, Region, Territory
 from geo_crm.security.scope import Scope
@@ -142,10 +142,14 @@ def customers_within_radius(session: Session, scope: Scope, lon: float, lat: flo
         raise FilterError("radius_m", "must be in 0 < radius_m <= 1000000")
     d = distance_m(Customer.geom, lon, lat).label("distance_m")
     base = apply(select(Customer.id), f, scope).where(within_radius(Customer.geom, lon, lat, radius_m))
-    # KNN on the GiST index finds offset+limit candidates; the largest true distance among
-    # them bounds the true (offset+limit)-th nearest, so the exact sort only needs the
-    # customers within that bound instead of everything within radius_m.
-    knn = (apply(select(d), f, scope).where(within_radius(Customer.geom, lon, lat, radius_m))
+    # KNN on the GiST index (an index scan ordered by `<->`, stopped after offset+limit
+    # rows; the box keeps it inside the radius' envelope where customers are sparse)
+    # finds offset+limit candidates. Their largest true distance bounds the true
+    # (offset+limit)-th nearest, so the exact sort only needs the customers within that
+    # bound instead of everything within radius_m. The candidate query has no
+    # ST_DWithin: its (tiny) selectivity estimate would make the planner fetch and sort
+    # the whole box instead of walking the index in distance order.
+    knn = (apply(select(d), f, scope).where(Customer.geom.op("&&")(radius_envelope(lon, lat, radius_m)))
            .order_by(Customer.geom.op("<->")(func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)))
            .limit(offset + limit)).subquery()
     bound = session.execute(select(func.max(knn.c.distance_m), func.count())).one()

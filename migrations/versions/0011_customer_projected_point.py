@@ -5,7 +5,7 @@ paths for area counts, and a small index for draft orders.
   generated column, so every writer (ORM, bulk COPY loader, importer) fills it with no
   code of its own. Hex-grid density and planar distance work read it instead of
   projecting a million points per request.
-- `ix_customer_area_cover (region_id, id) INCLUDE (geom_3067)`: density by region and
+- `ix_customer_area_cover (id) INCLUDE (region_id, geom_3067)`: density by region and
   by hex read region, id and projected point from the index alone (index-only scan)
   when the caller sees everything and no column filter applies.
 - `ix_sales_order_draft_date`: density revenue counts non-cancelled orders; the report
@@ -30,7 +30,7 @@ def upgrade() -> None:
     op.execute("""
         ALTER TABLE customer ADD COLUMN geom_3067 geometry(Point, 3067)
             GENERATED ALWAYS AS (ST_Transform(geom, 3067)) STORED;
-        CREATE INDEX ix_customer_area_cover ON customer (region_id, id) INCLUDE (geom_3067);
+        CREATE INDEX ix_customer_area_cover ON customer (id) INCLUDE (region_id, geom_3067);
         CREATE INDEX ix_sales_order_draft_date ON sales_order (order_date) INCLUDE (customer_id, total_amount)
             WHERE status = 'draft';
     """)
