@@ -2,7 +2,7 @@
 revenue; recovery measures and confirmed losses."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -10,8 +10,8 @@ from wtforms import HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from geo_crm.churn import service as churn
-from geo_crm.http import Conflict, Forbidden, current_scope, db, require
-from geo_crm.sales.errors import InvalidInput, InvalidTransition
+from geo_crm.http import current_scope, db, require
+from geo_crm.web.actions import parse_int, run_form_action
 
 bp = Blueprint("churn", __name__)
 PAGE = 50
@@ -29,12 +29,6 @@ class LossForm(FlaskForm):
     reason = TextAreaField(_l("Why was the customer lost?"), validators=[DataRequired(), Length(max=2000)])
 
 
-def _int(v):
-    try:
-        return int(v) if v not in (None, "") else None
-    except ValueError:
-        return None
-
 
 @bp.get("/churn")
 @require("churn.read")
@@ -45,7 +39,7 @@ def alerts():
         status = None
     open_only = status is None and request.args.get("all") != "1"
     f = churn.AlertFilter(status=status, open_only=open_only)
-    rows = churn.list_alerts(s, scope, f, limit=PAGE + 1, after_id=_int(request.args.get("after")))
+    rows = churn.list_alerts(s, scope, f, limit=PAGE + 1, after_id=parse_int(request.args.get("after")))
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     may_decide = scope.can("churn.decide")
@@ -58,28 +52,12 @@ def alerts():
 
 
 def _act(alert_id: int, form, do, done: str):
-    s, scope = db(), current_scope()
-    churn.get(s, scope, alert_id)
+    churn.get(db(), current_scope(), alert_id)  # 404 before anything else
     back = request.form.get("next") or url_for("churn.alerts")
     if not back.startswith("/") or back.startswith("//"):
         back = url_for("churn.alerts")
-    if not form.validate_on_submit():
-        flash("; ".join(f"{getattr(form, k).label.text}: {' '.join(v)}" for k, v in form.errors.items()), "error")
-        return redirect(back, 303)
-    try:
-        do(s, scope, form, _int(form.version.data))
-        s.commit()
-        flash(done, "success")
-    except (InvalidTransition, InvalidInput) as e:
-        s.rollback()
-        flash(str(e), "error")
-    except Conflict:
-        s.rollback()
-        flash(_("Someone changed this warning meanwhile: review it and try again."), "error")
-    except Forbidden:
-        s.rollback()
-        abort(403)
-    return redirect(back, 303)
+    return run_form_action(form, do, done=done, back=back,
+                           conflict_message=_("Someone changed this warning meanwhile: review it and try again."))
 
 
 @bp.post("/churn/<int:alert_id>/recover")

@@ -1,7 +1,7 @@
 """Opportunity pages: pipeline list, detail with plan timeline and workflow forms, new."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -10,10 +10,11 @@ from wtforms import (DateField, DecimalField, FloatField, HiddenField, IntegerFi
                      TextAreaField)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from geo_crm.http import Conflict, Forbidden, current_scope, db, require
+from geo_crm.http import current_scope, db, require
 from geo_crm.models import Customer, User
 from geo_crm.sales import service as sales
-from geo_crm.sales.errors import InvalidInput, InvalidTransition
+from geo_crm.sales.errors import InvalidInput
+from geo_crm.web.actions import parse_int, run_form_action
 
 bp = Blueprint("sales", __name__)
 PAGE = 50
@@ -65,12 +66,6 @@ class ResultForm(FlaskForm):
     result = TextAreaField(_l("Result"), validators=[DataRequired(), Length(max=5000)])
 
 
-def _int(v):
-    try:
-        return int(v) if v not in (None, "") else None
-    except ValueError:
-        return None
-
 
 def _names(session, ids) -> dict[int, str]:
     ids = {i for i in ids if i}
@@ -90,9 +85,9 @@ def opportunities():
     s, scope = db(), current_scope()
     stage = request.args.get("stage") if request.args.get("stage") in STAGE_LABELS else None
     status = request.args.get("status") if request.args.get("status") in ("open", "won", "lost") else None
-    f = sales.OpportunityFilter(stage=stage, status=status, assignee_id=_int(request.args.get("assignee_id")),
+    f = sales.OpportunityFilter(stage=stage, status=status, assignee_id=parse_int(request.args.get("assignee_id")),
                                 q=(request.args.get("q") or "").strip()[:100] or None)
-    rows = sales.list_opportunities(s, scope, f, limit=PAGE + 1, after_id=_int(request.args.get("after")))
+    rows = sales.list_opportunities(s, scope, f, limit=PAGE + 1, after_id=parse_int(request.args.get("after")))
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     return render_template("sales/list.html", rows=rows, f=f, total=sales.count(s, scope, f), more=more,
@@ -162,26 +157,9 @@ def detail(opp_id: int):
 
 
 def _act(opp_id: int, form, do, done: str):
-    s, scope = db(), current_scope()
-    sales.get(s, scope, opp_id)
-    if not form.validate_on_submit():
-        flash("; ".join(f"{getattr(form, k).label.text}: {' '.join(v)}" for k, v in form.errors.items())
-              or _("The form was incomplete."), "error")
-        return redirect(url_for("sales.detail", opp_id=opp_id), 303)
-    try:
-        do(s, scope, form, _int(form.version.data) if hasattr(form, "version") else None)
-        s.commit()
-        flash(done, "success")
-    except (InvalidTransition, InvalidInput) as e:
-        s.rollback()
-        flash(str(e), "error")
-    except Conflict:
-        s.rollback()
-        flash(_("Someone changed this opportunity meanwhile: review it and try again."), "error")
-    except Forbidden:
-        s.rollback()
-        abort(403)
-    return redirect(url_for("sales.detail", opp_id=opp_id), 303)
+    sales.get(db(), current_scope(), opp_id)  # 404 before anything else
+    return run_form_action(form, do, done=done, back=url_for("sales.detail", opp_id=opp_id),
+                           conflict_message=_("Someone changed this opportunity meanwhile: review it and try again."))
 
 
 @bp.post("/opportunities/<int:opp_id>/assign")

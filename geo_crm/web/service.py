@@ -1,7 +1,7 @@
 """Service request pages: list, detail with the actions the role allows, new request."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -9,10 +9,11 @@ from sqlalchemy import select
 from wtforms import HiddenField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from geo_crm.http import Conflict, Forbidden, current_scope, db, require
+from geo_crm.http import current_scope, db, require
 from geo_crm.models import Customer, User
-from geo_crm.sales.errors import InvalidInput, InvalidTransition
+from geo_crm.sales.errors import InvalidInput
 from geo_crm.servicedesk import service as desk
+from geo_crm.web.actions import parse_int, run_form_action
 
 bp = Blueprint("service", __name__)
 PAGE = 50
@@ -55,12 +56,6 @@ class RateForm(FlaskForm):
     comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=2000)])
 
 
-def _int(v):
-    try:
-        return int(v) if v not in (None, "") else None
-    except ValueError:
-        return None
-
 
 def _names(session, ids) -> dict[int, str]:
     ids = {i for i in ids if i}
@@ -84,9 +79,9 @@ def records():
     if status not in (None, *desk.OPEN_STATUSES, "archived"):
         status = None
     f = desk.ServiceFilter(status=status, type=request.args.get("type") or None,
-                           assignee_id=_int(request.args.get("assignee_id")),
+                           assignee_id=parse_int(request.args.get("assignee_id")),
                            open_only=request.args.get("open") == "1")
-    after = _int(request.args.get("after"))
+    after = parse_int(request.args.get("after"))
     rows = desk.list_records(s, scope, f, limit=PAGE + 1, after_id=after)
     more = len(rows) > PAGE
     rows = rows[:PAGE]
@@ -106,7 +101,7 @@ def new():
     form = NewRequestForm()
     form.type.choices = [(t.code, t.label) for t in desk.service_types(s)]
     if request.method == "GET" and request.args.get("customer_id"):
-        form.customer_id.data = _int(request.args.get("customer_id"))
+        form.customer_id.data = parse_int(request.args.get("customer_id"))
     status = 200
     if form.validate_on_submit():
         try:
@@ -162,30 +157,13 @@ def detail(record_id: int):
 
 def _act(record_id: int, form_cls, prefix: str, do, done: str):
     """Validate an action form, run the domain verb, commit, and come back to the record."""
-    s, scope = db(), current_scope()
-    desk.get(s, scope, record_id)  # 404 before anything else
+    s = db()
+    desk.get(s, current_scope(), record_id)  # 404 before anything else
     form = form_cls(prefix=prefix)
     if hasattr(form, "assignee_id"):
         form.assignee_id.choices = [(a.id, a.full_name or a.username) for a in desk.service_agents(s)]
-    if not form.validate_on_submit():
-        problems = "; ".join(f"{getattr(form, k).label.text}: {' '.join(v)}" for k, v in form.errors.items())
-        flash(problems or _("The form was incomplete."), "error")
-        return redirect(url_for("service.detail", record_id=record_id), 303)
-    version = _int(form.version.data)
-    try:
-        do(s, scope, form, version)
-        s.commit()
-        flash(done, "success")
-    except (InvalidTransition, InvalidInput) as e:
-        s.rollback()
-        flash(str(e), "error")
-    except Conflict:
-        s.rollback()
-        flash(_("Someone changed this request meanwhile: review it and try again."), "error")
-    except Forbidden:
-        s.rollback()
-        abort(403)
-    return redirect(url_for("service.detail", record_id=record_id), 303)
+    return run_form_action(form, do, done=done, back=url_for("service.detail", record_id=record_id),
+                           conflict_message=_("Someone changed this request meanwhile: review it and try again."))
 
 
 @bp.post("/service/<int:record_id>/assign")
