@@ -42,6 +42,9 @@ def _generic_responses(op) -> dict[int, str]:
         out[404] = "not found, or not visible to you"
     if op.permission:
         out[403] = "not permitted"
+    if op.method in WRITES and op.auth:
+        # handlers that check the verb per record: the caller sees it but may not do this
+        out[403] = "not permitted (you may see the record but not do this to it)"
     if op.query or op.body:
         out[422] = "validation error"
     if op.body:
