@@ -86,7 +86,10 @@ def cells_sql(source: str, size_param: str = ":size", keep: str = "id") -> str:
     def d2(i, jj, o):
         return f"(power((x) - 1.5 * {s} * ({i}), 2) + power((y) - ({SQRT3!r} * {s} * {jj} + {o}), 2))"
     s1 = f"SELECT {keep}, x, y, floor((x) / (1.5 * {s})) AS i0 FROM ({source}) src OFFSET 0"
-    s2 = f"SELECT {keep}, x, y, i0, (i0 + 1) AS i1, {off('i0')} AS o0, {off('(i0 + 1)')} AS o1 FROM ({s1}) s1 OFFSET 0"
+    # the offsets are numeric constants that every use with a double casts to float8 (a
+    # slow numeric-to-text-to-double conversion); cast once here: the same values
+    s2 = (f"SELECT {keep}, x, y, i0, (i0 + 1) AS i1, {off('i0')}::float8 AS o0, "
+          f"{off('(i0 + 1)')}::float8 AS o1 FROM ({s1}) s1 OFFSET 0")
     s3 = f"SELECT {keep}, x, y, i0, i1, o0, o1, {j('o0')} AS j0, {j('o1')} AS j1 FROM ({s2}) s2 OFFSET 0"
     s4 = (f"SELECT {keep}, i0, i1, j0, j1, ({d2('i0', 'j0', 'o0')} <= {d2('i1', 'j1', 'o1')}) AS pick0 "
           f"FROM ({s3}) s3 OFFSET 0")
