@@ -105,8 +105,12 @@ def main(argv=None) -> int:
     ensure_loaded(url)
     if args.load_only:
         return 0
+    import os
+    load0 = os.getloadavg()[0]
     results = run_benchmarks(url, args.repeat, browser=not args.no_browser)
     print()
+    print(f"load average (1 min) {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end, "
+          f"{os.cpu_count()} CPUs (other users share them: figures vary with load)")
     print(f"{'measure':34} {'p50 ms':>9} {'p95 ms':>9} {'target':>8}  ok")
     ok_all = True
     for name, xs in results.items():
