@@ -194,7 +194,9 @@ def start(log=print, c: Cluster | None = None, extra_conf: str = "") -> Cluster:
                                "set GEO_CRM_PGPORT to a free port")
         log(f"starting PostgreSQL on 127.0.0.1:{c.port}")
         c.socket_dir.mkdir(exist_ok=True)
-        proc = _as_owner(c, [str(PG_BIN / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(c.data),
+        # setsid: the server gets its own session, so a Ctrl-C or a signal to the process
+        # group that started it (make run, a test runner, timeout) does not stop it
+        proc = _as_owner(c, ["setsid", str(PG_BIN / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(c.data),
                              "-l", str(c.log)])
         if proc.returncode != 0:
             tail = c.log.read_text()[-1500:] if c.log.exists() else ""
@@ -271,6 +273,6 @@ def create_replica(primary: Cluster, replica: Cluster, log=print) -> Cluster:
                 f"unix_socket_directories = '{replica.socket_dir}'\nhot_standby = on\n")
         _as_owner(replica, ["sh", "-c", f"cat >> '{replica.data / 'postgresql.conf'}'"], input=conf)
     if not is_running(replica):
-        _check(_as_owner(replica, [str(PG_BIN / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(replica.data),
+        _check(_as_owner(replica, ["setsid", str(PG_BIN / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(replica.data),
                                    "-l", str(replica.log)]), "starting the standby")
     return replica
