@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import shapely
 from shapely.geometry import shape
 from shapely.ops import nearest_points
@@ -77,6 +78,18 @@ def _copy(conn: Connection, table: str, columns: list[str], rows) -> int:
     with raw.cursor() as cur:
         cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
     return n
+
+
+def _copy_frame(conn: Connection, table: str, df: "pd.DataFrame", chunk: int = 1_000_000) -> int:
+    """COPY a DataFrame (columns named as the table's) in chunks; floats with 2 decimals."""
+    raw = conn.connection.dbapi_connection
+    with raw.cursor() as cur:
+        for start in range(0, len(df), chunk):
+            buf = io.StringIO()
+            df.iloc[start:start + chunk].to_csv(buf, header=False, index=False, float_format="%.2f", na_rep="\\N")
+            buf.seek(0)
+            cur.copy_expert(f"COPY {table} ({', '.join(df.columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
+    return len(df)
 
 
 def _ewkt(lon, lat) -> str:
@@ -447,7 +460,7 @@ class _Generator:
         offs = rng.integers(0, 365, size=m)
         min_off = np.repeat(np.maximum(span_days + 30, 0), per_cust)
         offs = np.where(np.repeat(stale, per_cust), np.maximum(offs, min_off), offs)
-        odate = np.array([as_of - timedelta(days=int(o)) for o in offs]) if m else np.array([])
+        odate = np.datetime64(as_of, "D") - offs.astype("timedelta64[D]")
         nlines = rng.choice([1, 2, 3, 4], size=m, p=[0.35, 0.3, 0.2, 0.15])
         self.log(f"writing {m:,} orders and {int(nlines.sum()):,} order lines")
         ln_order = np.repeat(np.arange(1, m + 1), nlines)
@@ -463,20 +476,15 @@ class _Generator:
         tot_load = np.bincount(ln_order, weights=qty * self.product_load[ln_prod], minlength=m + 1)[1:]
         status = np.where(rng.random(m) < 0.02, "cancelled", "delivered")
 
-        def order_rows():
-            for k in range(m):
-                d = odate[k]
-                yield (k + 1, f"SO{k + 1:08d}", int(cust[k]), d.isoformat(), (d + timedelta(days=2)).isoformat(),
-                       status[k], round(float(tot_amount[k]), 2), round(float(tot_cost[k]), 2), int(tot_load[k]))
-        _copy(self.conn, "sales_order", ["id", "number", "customer_id", "order_date", "delivery_date", "status",
-                                         "total_amount", "total_cost", "total_load"], order_rows())
-
-        def line_rows():
-            for k in range(ln_order.size):
-                yield (k + 1, int(ln_order[k]), int(ln_prod[k]) + 1, int(qty[k]), f"{price[k]:.2f}", f"{cost[k]:.2f}",
-                       f"{amount[k]:.2f}")
-        _copy(self.conn, "order_line", ["id", "order_id", "product_id", "quantity", "unit_price", "unit_cost", "amount"],
-              line_rows())
+        ids = np.arange(1, m + 1)
+        _copy_frame(self.conn, "sales_order", pd.DataFrame({
+            "id": ids, "number": np.char.add("SO", np.char.zfill(ids.astype(str), 8)), "customer_id": cust,
+            "order_date": odate, "delivery_date": odate + np.timedelta64(2, "D"), "status": status,
+            "total_amount": np.round(tot_amount, 2), "total_cost": np.round(tot_cost, 2),
+            "total_load": tot_load.astype(np.int64)}))
+        _copy_frame(self.conn, "order_line", pd.DataFrame({
+            "id": np.arange(1, ln_order.size + 1), "order_id": ln_order, "product_id": ln_prod + 1, "quantity": qty,
+            "unit_price": price, "unit_cost": cost, "amount": amount}))
         # tomorrow's deliveries: downtown Helsinki customers, small loads
         n_due = min(self.n_down, 150)
         due_cust = rng.choice(np.arange(1, self.n_down + 1), size=n_due, replace=False) if n_due else []
