@@ -10,6 +10,7 @@ area membership is computed set-based at the end (`crm_refresh_membership()`).
 from __future__ import annotations
 
 import csv
+from contextlib import contextmanager
 import gzip
 import io
 import json
@@ -90,6 +91,28 @@ def _copy_frame(conn: Connection, table: str, df: "pd.DataFrame", chunk: int = 1
             buf.seek(0)
             cur.copy_expert(f"COPY {table} ({', '.join(df.columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
     return len(df)
+
+
+@contextmanager
+def _bulk_table(conn: Connection, table: str):
+    """Drop `table`'s foreign keys and secondary indexes for a bulk COPY and recreate
+    them afterwards (one validating join and one sorted build instead of a check and an
+    index insert per row). Runs inside the caller's transaction: all or nothing."""
+    fks = conn.execute(text(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f'"), {"t": table}).all()
+    idx = conn.execute(text(
+        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "WHERE x.indrelid = CAST(:t AS regclass) AND NOT x.indisprimary AND NOT x.indisunique"), {"t": table}).all()
+    for name, _ in fks:
+        conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+    for name, _ in idx:
+        conn.execute(text(f'DROP INDEX "{name}"'))
+    yield
+    for _, ddl in idx:
+        conn.execute(text(ddl))
+    for name, ddl in fks:
+        conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {ddl}'))
 
 
 def _ewkt(lon, lat) -> str:
@@ -477,35 +500,36 @@ class _Generator:
         status = np.where(rng.random(m) < 0.02, "cancelled", "delivered")
 
         ids = np.arange(1, m + 1)
-        _copy_frame(self.conn, "sales_order", pd.DataFrame({
-            "id": ids, "number": np.char.add("SO", np.char.zfill(ids.astype(str), 8)), "customer_id": cust,
-            "order_date": odate, "delivery_date": odate + np.timedelta64(2, "D"), "status": status,
-            "total_amount": np.round(tot_amount, 2), "total_cost": np.round(tot_cost, 2),
-            "total_load": tot_load.astype(np.int64)}))
-        _copy_frame(self.conn, "order_line", pd.DataFrame({
-            "id": np.arange(1, ln_order.size + 1), "order_id": ln_order, "product_id": ln_prod + 1, "quantity": qty,
-            "unit_price": price, "unit_cost": cost, "amount": amount}))
-        # tomorrow's deliveries: downtown Helsinki customers, small loads
-        n_due = min(self.n_down, 150)
-        due_cust = rng.choice(np.arange(1, self.n_down + 1), size=n_due, replace=False) if n_due else []
-        tomorrow = as_of + timedelta(days=1)
-        rows, lines = [], []
-        oid, lid = m + 1, ln_order.size + 1
-        for c in sorted(int(x) for x in due_cust):
-            p = int(rng.integers(0, len(self.product_price)))
-            q = int(rng.integers(1, 6))
-            amt = round(q * float(self.product_price[p]), 2)
-            rows.append((oid, f"SO{oid:08d}", c, as_of.isoformat(), tomorrow.isoformat(), "confirmed", amt,
-                         round(q * float(self.product_cost[p]), 2), q * int(self.product_load[p])))
-            lines.append((lid, oid, p + 1, q, f"{self.product_price[p]:.2f}", f"{self.product_cost[p]:.2f}", f"{amt:.2f}"))
-            oid += 1
-            lid += 1
-        _copy(self.conn, "sales_order", ["id", "number", "customer_id", "order_date", "delivery_date", "status",
-                                         "total_amount", "total_cost", "total_load"], rows)
-        _copy(self.conn, "order_line", ["id", "order_id", "product_id", "quantity", "unit_price", "unit_cost", "amount"],
-              lines)
-        self.conn.execute(text("UPDATE sales_order o SET delivery_address = c.address || ', ' || c.city, "
-                               "delivery_geom = c.geom FROM customer c WHERE c.id = o.customer_id"))
+        with _bulk_table(self.conn, "order_line"), _bulk_table(self.conn, "sales_order"):
+            _copy_frame(self.conn, "sales_order", pd.DataFrame({
+                "id": ids, "number": np.char.add("SO", np.char.zfill(ids.astype(str), 8)), "customer_id": cust,
+                "order_date": odate, "delivery_date": odate + np.timedelta64(2, "D"), "status": status,
+                "total_amount": np.round(tot_amount, 2), "total_cost": np.round(tot_cost, 2),
+                "total_load": tot_load.astype(np.int64)}))
+            _copy_frame(self.conn, "order_line", pd.DataFrame({
+                "id": np.arange(1, ln_order.size + 1), "order_id": ln_order, "product_id": ln_prod + 1,
+                "quantity": qty, "unit_price": price, "unit_cost": cost, "amount": amount}))
+            # tomorrow's deliveries: downtown Helsinki customers, small loads
+            n_due = min(self.n_down, 150)
+            due_cust = rng.choice(np.arange(1, self.n_down + 1), size=n_due, replace=False) if n_due else []
+            tomorrow = as_of + timedelta(days=1)
+            rows, lines = [], []
+            oid, lid = m + 1, ln_order.size + 1
+            for c in sorted(int(x) for x in due_cust):
+                p = int(rng.integers(0, len(self.product_price)))
+                q = int(rng.integers(1, 6))
+                amt = round(q * float(self.product_price[p]), 2)
+                rows.append((oid, f"SO{oid:08d}", c, as_of.isoformat(), tomorrow.isoformat(), "confirmed", amt,
+                             round(q * float(self.product_cost[p]), 2), q * int(self.product_load[p])))
+                lines.append((lid, oid, p + 1, q, f"{self.product_price[p]:.2f}", f"{self.product_cost[p]:.2f}", f"{amt:.2f}"))
+                oid += 1
+                lid += 1
+            _copy(self.conn, "sales_order", ["id", "number", "customer_id", "order_date", "delivery_date", "status",
+                                             "total_amount", "total_cost", "total_load"], rows)
+            _copy(self.conn, "order_line", ["id", "order_id", "product_id", "quantity", "unit_price", "unit_cost", "amount"],
+                  lines)
+            self.conn.execute(text("UPDATE sales_order o SET delivery_address = c.address || ', ' || c.city, "
+                                   "delivery_geom = c.geom FROM customer c WHERE c.id = o.customer_id"))
         for seq, tbl in (("sales_order_id_seq", "sales_order"), ("order_line_id_seq", "order_line")):
             self.conn.execute(text(f"SELECT setval('{seq}', (SELECT coalesce(max(id), 1) FROM {tbl}))"))
         self.stats["orders"] = m + len(rows)
