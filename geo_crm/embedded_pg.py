@@ -247,7 +247,7 @@ def destroy(log=print, c: Cluster | None = None) -> None:
     """Stop and delete the cluster (used by `make clean-db`)."""
     c = c or cluster()
     if is_running(c):
-        stop(log)
+        stop(log, c)
     if c.base.exists():
         shutil.rmtree(c.base)
         log(f"removed {c.base}")

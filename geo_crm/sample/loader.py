@@ -395,6 +395,7 @@ class _Generator:
         self.cust_lon = np.concatenate([np.array([float(self.addresses[i]["lon"]) for i in down_idx]), lon])
         self.cust_lat = np.concatenate([np.array([float(self.addresses[i]["lat"]) for i in down_idx]), lat])
         self.n_down = n_down
+        self.cust_delivery: list[tuple[str, str]] = []
 
         def rows():
             for i in range(n):
@@ -412,11 +413,13 @@ class _Generator:
                 st = statuses[i]
                 if i == 0:
                     st = "active"  # the demo customer login's own record
+                ewkt = _ewkt(self.cust_lon[i], self.cust_lat[i])
+                self.cust_delivery.append((f"{address}, {city}", ewkt))  # orders deliver here
                 yield (cid, f"C{cid:07d}", name, kinds[i], industries[i], levels[i], st, credit[i],
                        int(employees[i]) if not person else None, address, postcode, city, "FI",
                        f"+358 {40 + cid % 10} {cid % 1000:03d} {cid % 10000:04d}",
                        f"info{cid}@example.fi", int(owners[i]) if st != "prospect" or cid % 2 else None,
-                       _ewkt(self.cust_lon[i], self.cust_lat[i]), quality,
+                       ewkt, quality,
                        f"{start_h[i]:02d}:00", f"{min(start_h[i] + span_h[i], 20):02d}:00", int(service_min[i]),
                        f"{self.as_of - timedelta(days=int(age_days[i]))}T09:00:00+00:00")
 
@@ -500,12 +503,14 @@ class _Generator:
         status = np.where(rng.random(m) < 0.02, "cancelled", "delivered")
 
         ids = np.arange(1, m + 1)
+        delivery = np.array(self.cust_delivery, dtype=object)
         with _bulk_table(self.conn, "order_line"), _bulk_table(self.conn, "sales_order"):
             _copy_frame(self.conn, "sales_order", pd.DataFrame({
                 "id": ids, "number": np.char.add("SO", np.char.zfill(ids.astype(str), 8)), "customer_id": cust,
                 "order_date": odate, "delivery_date": odate + np.timedelta64(2, "D"), "status": status,
                 "total_amount": np.round(tot_amount, 2), "total_cost": np.round(tot_cost, 2),
-                "total_load": tot_load.astype(np.int64)}))
+                "total_load": tot_load.astype(np.int64), "delivery_address": delivery[cust - 1, 0],
+                "delivery_geom": delivery[cust - 1, 1]}))
             _copy_frame(self.conn, "order_line", pd.DataFrame({
                 "id": np.arange(1, ln_order.size + 1), "order_id": ln_order, "product_id": ln_prod + 1,
                 "quantity": qty, "unit_price": price, "unit_cost": cost, "amount": amount}))
@@ -520,16 +525,16 @@ class _Generator:
                 q = int(rng.integers(1, 6))
                 amt = round(q * float(self.product_price[p]), 2)
                 rows.append((oid, f"SO{oid:08d}", c, as_of.isoformat(), tomorrow.isoformat(), "confirmed", amt,
-                             round(q * float(self.product_cost[p]), 2), q * int(self.product_load[p])))
+                             round(q * float(self.product_cost[p]), 2), q * int(self.product_load[p]),
+                             *self.cust_delivery[c - 1]))
                 lines.append((lid, oid, p + 1, q, f"{self.product_price[p]:.2f}", f"{self.product_cost[p]:.2f}", f"{amt:.2f}"))
                 oid += 1
                 lid += 1
             _copy(self.conn, "sales_order", ["id", "number", "customer_id", "order_date", "delivery_date", "status",
-                                             "total_amount", "total_cost", "total_load"], rows)
+                                             "total_amount", "total_cost", "total_load", "delivery_address",
+                                             "delivery_geom"], rows)
             _copy(self.conn, "order_line", ["id", "order_id", "product_id", "quantity", "unit_price", "unit_cost", "amount"],
                   lines)
-            self.conn.execute(text("UPDATE sales_order o SET delivery_address = c.address || ', ' || c.city, "
-                                   "delivery_geom = c.geom FROM customer c WHERE c.id = o.customer_id"))
         for seq, tbl in (("sales_order_id_seq", "sales_order"), ("order_line_id_seq", "order_line")):
             self.conn.execute(text(f"SELECT setval('{seq}', (SELECT coalesce(max(id), 1) FROM {tbl}))"))
         self.stats["orders"] = m + len(rows)
