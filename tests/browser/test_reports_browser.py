@@ -47,7 +47,7 @@ def test_executive_contribution_report_and_region_drilldown(page, browser_login)
     href = link.get_attribute("href")
     assert re.fullmatch(r"/customers\?region_id=\d+", href)
     link.click()
-    page.wait_for_url(re.compile(r".*/customers\?region_id=\d+$"))
+    page.wait_for_url(re.compile(r".*/customers\?region_id=\d+$"), wait_until="domcontentloaded")
     assert "region_id=" + href.split("=")[1] in page.url
 
 

@@ -262,7 +262,7 @@ def test_kill_9_during_route_plan_then_restart_marks_failed_and_replan_succeeds(
     srv = server()
     auth = srv.token()
     with sql.connect() as c:
-        ids = c.execute(text("SELECT id FROM customer WHERE geom IS NOT NULL ORDER BY id LIMIT 40")).scalars().all()
+        ids = c.execute(text("SELECT id FROM customer WHERE geom IS NOT NULL ORDER BY id LIMIT 300")).scalars().all()
         branch = c.execute(text("SELECT code FROM branch WHERE EXISTS (SELECT 1 FROM vehicle v"
                                 " WHERE v.branch_id = branch.id AND v.active) ORDER BY id LIMIT 1")).scalar()
     r = requests.post(srv.base + "/api/v1/routes/plan", headers=auth, timeout=60, json={
@@ -271,10 +271,13 @@ def test_kill_9_during_route_plan_then_restart_marks_failed_and_replan_succeeds(
     assert r.status_code == 202, r.text
     plan_id = r.json()["id"]
     assert _wait_for(sql, "SELECT status = 'solving' FROM delivery_plan WHERE id = :p", 60, p=plan_id)
-    time.sleep(1.0)
+    time.sleep(0.5)
     srv.kill9()
     with sql.connect() as c:
-        assert c.execute(text("SELECT status FROM delivery_plan WHERE id = :p"), {"p": plan_id}).scalar() == "solving"
+        status = c.execute(text("SELECT status FROM delivery_plan WHERE id = :p"), {"p": plan_id}).scalar()
+        if status == "planned":  # the solver stopped early (no improvement) before the kill landed
+            pytest.skip("the solve finished before the kill; nothing to test on this run")
+        assert status == "solving"
         # the result is saved in one transaction with the status: nothing half-written
         assert c.execute(text("SELECT (SELECT count(*) FROM delivery_route WHERE plan_id = :p)"
                               " + (SELECT count(*) FROM route_stop WHERE plan_id = :p)"), {"p": plan_id}).scalar() == 0
