@@ -9,7 +9,6 @@ from urllib.parse import urlparse
 from flask import Flask, current_app, g, jsonify, make_response, render_template, request, session as cookie
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from sqlalchemy import select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
 from geo_crm.config import Settings

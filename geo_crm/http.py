@@ -13,19 +13,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from geo_crm.db import Database
+from geo_crm.errors import Conflict, Forbidden, NotFound  # noqa: F401  (re-exported for the delivery layers)
 from geo_crm.security.scope import Scope
-
-
-class NotFound(Exception):
-    """The record does not exist *or the caller may not see it*: both answer 404."""
-
-
-class Conflict(Exception):
-    """Optimistic-lock conflict (stale version): 412 with If-Match, 409 otherwise."""
-
-
-class Forbidden(Exception):
-    """The caller can see the record but may not do this to it."""
 
 
 def database() -> Database:

@@ -7,7 +7,7 @@ before anything is written.
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date  # noqa: F401  (used in pydantic annotations)
 from typing import Annotated, Literal
 
 from flask import Response, current_app, request

@@ -13,7 +13,7 @@ from geo_crm.api.framework import (ApiError, StrictModel, decode_cursor, encode_
 from geo_crm.http import current_scope, db
 from geo_crm.models import Opportunity
 from geo_crm.sales import service as sales
-from geo_crm.sales.errors import InvalidInput, InvalidTransition
+from geo_crm.errors import InvalidInput, InvalidTransition
 
 TAGS = ["opportunities"]
 ERR = {404: "not found or not visible", 409: "not allowed in the current state", 412: "version mismatch (If-Match)",

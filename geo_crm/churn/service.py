@@ -26,9 +26,8 @@ from datetime import date, datetime, time, timezone
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from geo_crm.http import Forbidden, NotFound
 from geo_crm.models import ChurnAlert, Customer, Order, Setting
-from geo_crm.sales.errors import InvalidInput, InvalidTransition, check_version
+from geo_crm.errors import Forbidden, InvalidInput, InvalidTransition, check_version, get_visible
 from geo_crm.security.scope import Scope
 
 DEFAULT_MONTHS = 6
@@ -146,13 +145,8 @@ def _filtered(scope: Scope, f: AlertFilter):
 
 
 def get(session: Session, scope: Scope, alert_id: int, *, for_update: bool = False) -> ChurnAlert:
-    stmt = _filtered(scope, AlertFilter()).where(ChurnAlert.id == alert_id)
-    if for_update:
-        stmt = stmt.with_for_update(of=ChurnAlert)
-    a = session.scalars(stmt).first()
-    if a is None:
-        raise NotFound()
-    return a
+    """The churn alert, or NotFound when it does not exist or the caller may not see it."""
+    return get_visible(session, ChurnAlert, alert_id, scope.churn_alert_filter(), for_update=for_update)
 
 
 def count(session: Session, scope: Scope, f: AlertFilter) -> int:

@@ -25,7 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from geo_crm.customers import filters as cf
 from geo_crm.customers.filters import CustomerFilter, FilterError
 from geo_crm.customers.schemas import ContactCreate, ContactFields, CustomerCreate, CustomerFields
-from geo_crm.http import Conflict, Forbidden, NotFound
+from geo_crm.errors import Conflict, Forbidden, NotFound, get_visible
 from geo_crm.models import Contact, Customer, Dictionary, User
 from geo_crm.models.enums import CUSTOMER_LEVELS
 from geo_crm.security.scope import Scope
@@ -250,13 +250,7 @@ def get_customer(session: Session, scope: Scope, customer_id: int, *, for_update
     """The customer, or NotFound when it does not exist *or* the caller may not see it."""
     if not scope.can("customer.read"):
         raise NotFound()
-    stmt = select(Customer).where(Customer.id == customer_id, scope.customer_filter())
-    if for_update:
-        stmt = stmt.with_for_update(of=Customer)
-    c = session.scalars(stmt).first()
-    if c is None:
-        raise NotFound()
-    return c
+    return get_visible(session, Customer, customer_id, scope.customer_filter(), for_update=for_update)
 
 
 def suggest(session: Session, scope: Scope, q: str, limit: int = 10) -> list[dict[str, Any]]:
@@ -457,15 +451,10 @@ def list_contacts(session: Session, scope: Scope, customer_id: int) -> list[Cont
 
 
 def get_contact(session: Session, scope: Scope, contact_id: int, *, for_update: bool = False) -> Contact:
+    """The contact, or NotFound when it does not exist or its customer is not visible."""
     if not scope.can("customer.read"):
         raise NotFound()
-    stmt = select(Contact).where(Contact.id == contact_id, scope.contact_filter())
-    if for_update:
-        stmt = stmt.with_for_update(of=Contact)
-    k = session.scalars(stmt).first()
-    if k is None:
-        raise NotFound()
-    return k
+    return get_visible(session, Contact, contact_id, scope.contact_filter(), for_update=for_update)
 
 
 def _contact_changes(session: Session, k: Contact, changes: dict[str, Any]) -> None:

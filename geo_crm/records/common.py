@@ -9,19 +9,12 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from geo_crm.http import Conflict, Forbidden, NotFound
+from geo_crm.errors import Conflict, Forbidden, NotFound, check_version
+from geo_crm.errors import InvalidInput as Invalid
 
 __all__ = ["Invalid", "NotFound", "Forbidden", "Conflict", "Page", "paginate", "check_version", "plain"]
 
 MAX_LIMIT = 500
-
-
-class Invalid(ValueError):
-    """Bad input; `field` names the offending field (dotted path), `problem` says why."""
-
-    def __init__(self, field: str, problem: str):
-        super().__init__(f"{field}: {problem}")
-        self.field, self.problem = field, problem
 
 
 @dataclass
@@ -39,12 +32,6 @@ def paginate(session: Session, stmt: Select, limit: int, offset: int, *, scalars
     res = session.execute(stmt.limit(limit).offset(offset))
     items = list(res.scalars()) if scalars else list(res)
     return Page(items, int(total or 0), limit, offset)
-
-
-def check_version(current: int, expected: int | None) -> None:
-    """Optimistic locking: `expected` is the version the client last read (If-Match)."""
-    if expected is not None and expected != current:
-        raise Conflict(f"version mismatch: you have {expected}, the record is at {current}")
 
 
 def plain(value: Any) -> Any:

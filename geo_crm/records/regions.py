@@ -8,7 +8,7 @@ from sqlalchemy import Float, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from geo_crm.models import Region
-from geo_crm.records.common import Forbidden, Invalid, NotFound, Page, check_version, paginate, plain
+from geo_crm.records.common import Forbidden, Invalid, NotFound, Page, paginate, plain
 from geo_crm.records.geo import feature
 from geo_crm.security.scope import Scope
 

@@ -103,7 +103,7 @@ def routes_export(plan_id, fmt, route_no, output) -> None:
     from sqlalchemy.orm import Session
 
     from geo_crm.cli import _engine
-    from geo_crm.http import NotFound
+    from geo_crm.errors import NotFound
     from geo_crm.routing import exports
     from geo_crm.routing.persist import plan_detail
     from geo_crm.security.scope import Scope

@@ -106,7 +106,7 @@ def start_plan(session, scope, req, *, session_factory=None, background: bool = 
 def replan(session, scope, plan_id: int, overrides: dict, **kw):
     """Re-run a plan with its stored request (fresh orders/customers), optionally with
     another mode, time limit or seed. Refused while it is still being computed."""
-    from geo_crm.http import Forbidden
+    from geo_crm.errors import Forbidden
 
     from .persist import EditError, get_plan
     from .planner import PlanRequest

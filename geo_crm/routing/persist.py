@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, not_, select, text, true
 from sqlalchemy.orm import Session
 
-from geo_crm.http import NotFound
+from geo_crm.errors import NotFound
 from geo_crm.models import Customer, DeliveryPlan, DeliveryRoute, RouteStop, Vehicle
 from geo_crm.security.scope import Scope
 
@@ -201,7 +201,7 @@ def move_stops(session: Session, scope: Scope, plan_id: int, moves: list[dict], 
     from geo_crm.api.framework import check_version  # the shared version rule
     plan = get_plan(session, scope, plan_id, for_update=True)
     if not scope.can("route.plan"):
-        from geo_crm.http import Forbidden
+        from geo_crm.errors import Forbidden
         raise Forbidden("route.plan")
     check_version(plan.version, expected_version)
     if plan.status != "planned":

@@ -18,10 +18,9 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import exists, func, select, text
 from sqlalchemy.orm import Session
 
-from geo_crm.http import Forbidden, NotFound
 from geo_crm.models import (Customer, DevelopmentPlanStep, Dictionary, Opportunity, OpportunityStageChange,
                             User)
-from geo_crm.sales.errors import InvalidInput, InvalidTransition, check_version
+from geo_crm.errors import Forbidden, InvalidInput, InvalidTransition, NotFound, check_version, get_visible
 from geo_crm.security.scope import Scope
 
 OPEN_STAGES = ("lead", "qualified", "proposal", "negotiation")
@@ -51,13 +50,7 @@ def visible(scope: Scope):
 
 def get(session: Session, scope: Scope, opp_id: int, *, for_update: bool = False) -> Opportunity:
     """The opportunity, or NotFound when it does not exist or the caller may not see it."""
-    stmt = visible(scope).where(Opportunity.id == opp_id)
-    if for_update:
-        stmt = stmt.with_for_update(of=Opportunity)
-    opp = session.scalars(stmt).first()
-    if opp is None:
-        raise NotFound()
-    return opp
+    return get_visible(session, Opportunity, opp_id, scope.opportunity_filter(), for_update=for_update)
 
 
 def _filtered(scope: Scope, f: OpportunityFilter):

@@ -16,9 +16,8 @@ from datetime import datetime, timezone
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from geo_crm.http import Forbidden, NotFound
 from geo_crm.models import Customer, Dictionary, ServiceRating, ServiceRecord, User
-from geo_crm.sales.errors import InvalidInput, InvalidTransition, check_version
+from geo_crm.errors import Forbidden, InvalidInput, InvalidTransition, check_version, get_visible
 from geo_crm.security.scope import Scope
 
 REOPEN_BELOW = 3          # ratings below this reopen the record; this and above archive it
@@ -43,13 +42,8 @@ def visible(scope: Scope):
 
 
 def get(session: Session, scope: Scope, record_id: int, *, for_update: bool = False) -> ServiceRecord:
-    stmt = visible(scope).where(ServiceRecord.id == record_id)
-    if for_update:
-        stmt = stmt.with_for_update(of=ServiceRecord)
-    rec = session.scalars(stmt).first()
-    if rec is None:
-        raise NotFound()
-    return rec
+    """The service record, or NotFound when it does not exist or the caller may not see it."""
+    return get_visible(session, ServiceRecord, record_id, scope.service_record_filter(), for_update=for_update)
 
 
 def _filtered(scope: Scope, f: ServiceFilter):

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
 from geo_crm.http import Conflict, Forbidden, current_scope, db
-from geo_crm.sales.errors import InvalidInput, InvalidTransition
+from geo_crm.errors import InvalidInput, InvalidTransition
 
 
 def parse_int(value) -> int | None:

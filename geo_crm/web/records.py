@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, Optional
 
-from geo_crm.http import Conflict, current_scope, db, login_required, require
+from geo_crm.http import Conflict, current_scope, db, require
 from geo_crm.models.enums import ORDER_STATUSES
 from geo_crm.records import branches, orders, partners, products
 from geo_crm.records.common import Invalid

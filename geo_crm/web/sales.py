@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from geo_crm.http import current_scope, db, require
 from geo_crm.models import Customer, User
 from geo_crm.sales import service as sales
-from geo_crm.sales.errors import InvalidInput
+from geo_crm.errors import InvalidInput
 from geo_crm.web.actions import parse_int, run_form_action
 
 bp = Blueprint("sales", __name__)
