@@ -228,3 +228,35 @@ def test_voronoi_service_areas_assign_customers_to_nearest_branch(api, connectio
     bid = br[0][0]
     assert api("admin").put(f"/api/v1/branches/{bid}/service-area", json={"geometry": drawn}).status_code == 200
     assert rows(connection, "SELECT service_area_kind FROM branch WHERE id = :i", i=bid)[0]["service_area_kind"] == "drawn"
+
+
+@pytest.mark.parametrize("feature, field", [
+    ({"type": "Feature", "properties": {}}, "features[1].geometry"),
+    ({"type": "Feature", "geometry": None, "properties": {}}, "features[1].geometry"),
+    ({"type": "Feature", "geometry": "POLYGON", "properties": {}}, "features[1].geometry"),
+    ("not a feature", "features.1"),             # rejected by the body model
+    ({"geometry": mapping(FAR_NORTH)}, "features[1]"),
+    ({"type": "Feature", "geometry": mapping(FAR_NORTH), "properties": [1]}, "features[1].properties"),
+    ({"type": "Feature", "geometry": mapping(FAR_NORTH), "properties": {"name": 7}}, "features[1].properties.name"),
+    ({"type": "Feature", "geometry": {"type": "Point", "coordinates": [25, 65]}}, "features[1].geometry"),
+])
+def test_accept_rejects_malformed_features_with_a_field_error(api, connection, feature, field):
+    before = rows(connection, "SELECT id, version FROM territory ORDER BY id")
+    good = {"type": "Feature", "geometry": mapping(box(24.0, 60.0, 25.0, 61.0)), "properties": {"name": "A"}}
+    r = api("admin").post("/api/v1/territories/suggest/accept",
+                          json={"type": "FeatureCollection", "features": [good, feature]})
+    assert r.status_code == 422, r.get_data(as_text=True)
+    err = r.get_json()["error"]
+    assert err["fields"][0]["field"] == field
+    assert rows(connection, "SELECT id, version FROM territory ORDER BY id") == before   # nothing written
+
+
+def test_geojson_operations_document_their_content_type(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    for path, method in [("/api/v1/service-areas", "get"), ("/api/v1/territories/{territory_id}", "get"),
+                         ("/api/v1/territories/{territory_id}", "patch"),
+                         ("/api/v1/territories/{territory_id}/users", "put"),
+                         ("/api/v1/territories/suggest/accept", "post"), ("/api/v1/territories", "post")]:
+        ok = paths[path][method]["responses"]
+        content = (ok.get("200") or ok.get("201"))["content"]
+        assert list(content) == ["application/geo+json"], (path, method)

@@ -98,7 +98,9 @@ def list_territories():
 
 
 @operation("/territories", "POST", summary="Create a territory from a drawn polygon", tags=["territories"],
-           permission="territory.write", body=TerritoryCreate, responses={409: "overlaps another territory"})
+           permission="territory.write", body=TerritoryCreate,
+           responses={201: "created", 409: "overlaps another territory"},
+           content_types=["application/geo+json"])
 def create_territory(body: TerritoryCreate):
     t = _run(service.create, db(), current_scope(), name=body.name, geometry=body.geometry,
              description=body.description, color=body.color, allow_overlap=body.allow_overlap)
@@ -107,13 +109,14 @@ def create_territory(body: TerritoryCreate):
 
 
 @operation("/territories/<int:territory_id>", "GET", summary="One territory (ETag = version)", tags=["territories"],
-           permission="territory.read")
+           permission="territory.read", content_types=["application/geo+json"])
 def get_territory(territory_id: int):
     return _feature(service.get(read_db(), current_scope(), territory_id))
 
 
 @operation("/territories/<int:territory_id>", "PATCH", summary="Change a territory (If-Match or version)",
            tags=["territories"], permission="territory.write", body=TerritoryPatch,
+           content_types=["application/geo+json"],
            responses={409: "overlap or version conflict", 412: "If-Match mismatch"})
 def patch_territory(territory_id: int, body: TerritoryPatch):
     expected = if_match_version() or body.version
@@ -133,7 +136,8 @@ def delete_territory(territory_id: int):
 
 
 @operation("/territories/from-regions", "POST", summary="Build a territory from administrative regions",
-           tags=["territories"], permission="territory.write", body=FromRegions)
+           tags=["territories"], permission="territory.write", body=FromRegions, responses={201: "created"},
+           content_types=["application/geo+json"])
 def from_regions(body: FromRegions):
     t = _run(service.from_regions, db(), current_scope(), name=body.name, region_ids=body.region_ids,
              color=body.color, description=body.description, allow_overlap=body.allow_overlap)
@@ -142,7 +146,7 @@ def from_regions(body: FromRegions):
 
 
 @operation("/territories/<int:territory_id>/split", "POST", summary="Split a territory by a line (ST_Split)",
-           tags=["territories"], permission="territory.write", body=SplitBody)
+           tags=["territories"], permission="territory.write", body=SplitBody, content_types=["application/geo+json"])
 def split_territory(territory_id: int, body: SplitBody):
     ts = _run(service.split, db(), current_scope(), territory_id, body.line,
               tuple(body.names) if body.names else None, if_match_version() or body.version)
@@ -151,7 +155,7 @@ def split_territory(territory_id: int, body: SplitBody):
 
 
 @operation("/territories/merge", "POST", summary="Merge territories (ST_Union) into the first",
-           tags=["territories"], permission="territory.write", body=MergeBody)
+           tags=["territories"], permission="territory.write", body=MergeBody, content_types=["application/geo+json"])
 def merge_territories(body: MergeBody):
     t = _run(service.merge, db(), current_scope(), body.territory_ids, body.name)
     db().commit()
@@ -159,7 +163,8 @@ def merge_territories(body: MergeBody):
 
 
 @operation("/territories/<int:territory_id>/users", "PUT", summary="Set the users assigned to a territory",
-           tags=["territories"], permission="territory.write", body=UsersBody)
+           tags=["territories"], permission="territory.write", body=UsersBody,
+           content_types=["application/geo+json"])
 def set_users(territory_id: int, body: UsersBody):
     t = _run(service.assign_users, db(), current_scope(), territory_id, body.user_ids)
     db().commit()
@@ -191,7 +196,9 @@ def suggest_alignment(query: SuggestParams):
 
 
 @operation("/territories/suggest/accept", "POST", summary="Replace the territories by a suggestion (one transaction)",
-           tags=["territories"], permission="territory.write", body=AcceptBody)
+           tags=["territories"], permission="territory.write", body=AcceptBody,
+           content_types=["application/geo+json"],
+           responses={403: "the caller does not see every territory", 422: "invalid suggestion"})
 def accept_alignment(body: AcceptBody):
     """Existing territories are matched to the suggested shapes by largest overlap (ids,
     names and users kept); membership is recomputed by the DB; history and audit written."""
@@ -205,7 +212,7 @@ def accept_alignment(body: AcceptBody):
 
 
 @operation("/service-areas", "GET", summary="Branch service areas (GeoJSON)", tags=["territories"],
-           permission="branch.read")
+           permission="branch.read", content_types=["application/geo+json"])
 def get_service_areas():
     return geojson_response(service_areas.service_areas(read_db(), current_scope()))
 

@@ -197,6 +197,27 @@ def suggest(session: Session, scope: Scope, k: int, metric: str = "customers", h
                            "method": "capacitated region growing on hexagon cells (contiguous)"}}
 
 
+def _check_features(features) -> list[dict]:
+    """The suggestion's features, each a GeoJSON Feature with a geometry and, optionally,
+    properties (an object whose `name`, when given, is a non-empty string of at most 200
+    characters); FilterError naming the offending field otherwise."""
+    if not isinstance(features, list) or len(features) < 2:
+        raise FilterError("features", "a suggestion has at least two territories")
+    for i, f in enumerate(features):
+        where = f"features[{i}]"
+        if not isinstance(f, dict) or f.get("type") != "Feature":
+            raise FilterError(where, "must be a GeoJSON Feature")
+        if not isinstance(f.get("geometry"), dict):
+            raise FilterError(f"{where}.geometry", "required: a GeoJSON Polygon or MultiPolygon")
+        props = f.get("properties")
+        if props is not None and not isinstance(props, dict):
+            raise FilterError(f"{where}.properties", "must be an object or null")
+        name = (props or {}).get("name")
+        if name is not None and (not isinstance(name, str) or not 1 <= len(name.strip()) <= 200):
+            raise FilterError(f"{where}.properties.name", "must be a non-empty string of at most 200 characters")
+    return features
+
+
 def accept(session: Session, scope: Scope, suggestion: dict) -> list[Territory]:
     """Replace the current territories by a suggestion in the caller's transaction.
     Suggested territories take over the existing territory they overlap most (keeping its
@@ -204,11 +225,9 @@ def accept(session: Session, scope: Scope, suggestion: dict) -> list[Territory]:
     Membership is recomputed by the territory triggers; territory_history and an audit
     row ('realign') record the change."""
     from geo_crm.territories.geometry import to_multipolygon
+    features = _check_features(suggestion.get("features"))
     existing = session.execute(select(Territory).order_by(Territory.id)).scalars().all()
-    new_geoms = [to_multipolygon(f["geometry"], f"features[{i}].geometry")
-                 for i, f in enumerate(suggestion.get("features") or [])]
-    if len(new_geoms) < 2:
-        raise FilterError("features", "a suggestion has at least two territories")
+    new_geoms = [to_multipolygon(f["geometry"], f"features[{i}].geometry") for i, f in enumerate(features)]
     pairs = []
     for i, g in enumerate(new_geoms):
         for t in existing:
@@ -238,7 +257,7 @@ def accept(session: Session, scope: Scope, suggestion: dict) -> list[Territory]:
             t.source = "suggested"
             action = "update"
         else:
-            name = (suggestion["features"][i].get("properties") or {}).get("name") or f"Suggested {i + 1}"
+            name = (features[i].get("properties") or {}).get("name") or f"Suggested {i + 1}"
             while name in taken:
                 name += " *"
             taken.add(name)

@@ -26,18 +26,7 @@ EXAMPLES = {"admin": int(os.environ.get("GEO_CRM_FUZZ_EXAMPLES", "3")),
 # Known findings in files owned by other features, reported to their owners; each entry
 # is (METHOD, path, check) -> why. Remove an entry when it is fixed (a stale entry is
 # reported by test_known_findings_are_still_real so the list does not rot).
-KNOWN = {
-    ("GET", "/api/v1/service-areas", "UndefinedContentType"):
-        "spatial: answers application/geo+json, documented as application/json (needs content_types=)",
-    ("GET", "/api/v1/territories/{territory_id}", "UndefinedContentType"):
-        "territories: answers application/geo+json, documented as application/json",
-    ("PATCH", "/api/v1/territories/{territory_id}", "UndefinedContentType"):
-        "territories: answers application/geo+json, documented as application/json",
-    ("PUT", "/api/v1/territories/{territory_id}/users", "UndefinedContentType"):
-        "territories: answers application/geo+json, documented as application/json",
-    ("POST", "/api/v1/territories/suggest/accept", "unhandled_exception"):
-        "territories: a Feature without 'geometry' raises KeyError (500) instead of a 422",
-}
+KNOWN: dict[tuple[str, str, str], str] = {}
 
 
 def test_openapi_document_is_served_and_matches_the_registry(client):
