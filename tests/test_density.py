@@ -250,3 +250,107 @@ def test_map_pages_render_scoped_with_nonce(web_login, connection):
 def json_escaped(s: str) -> str:
     import json
     return json.dumps(s)[1:-1].replace("&", "\\u0026")
+
+
+# -- revenue snapshot (geo_crm.spatial.aggregates) -------------------------------------------
+def _refresh_snapshot(connection):
+    from sqlalchemy.orm import Session
+
+    from geo_crm.spatial.aggregates import refresh
+    with Session(bind=connection, join_transaction_mode="create_savepoint") as s:
+        refresh(s, concurrently=False)
+        s.commit()
+
+
+def _revenue_truth(connection, key_sql: str, as_of: date, where: str = "TRUE", **p) -> Counter:
+    """Revenue (non-cancelled orders in (as_of - 365, as_of]) per area key, from the base tables."""
+    out = Counter()
+    join = "JOIN customer_territory ct ON ct.customer_id = c.id" if "ct." in key_sql else ""
+    for r in rows(connection, f"SELECT {key_sql} AS k, o.total_amount FROM sales_order o "
+                              f"JOIN customer c ON c.id = o.customer_id {join} "
+                              f"WHERE o.status <> 'cancelled' AND o.order_date > :s AND o.order_date <= :a "
+                              f"AND c.geom IS NOT NULL AND {where}", s=as_of - timedelta(days=365), a=as_of, **p):
+        out[r["k"]] += float(r["total_amount"])
+    return out
+
+
+def _revenues(body) -> dict:
+    return {f["id"]: f["properties"]["revenue"] for f in body["features"]}
+
+
+def test_density_revenue_from_the_snapshot_equals_the_orders(api, connection):
+    today = date.today()
+    before = fc(api, "admin", "by=region")
+    assert before["properties"]["revenue_source"] in ("orders", "report_view")   # not refreshed yet
+    _refresh_snapshot(connection)
+    reg = fc(api, "admin", "by=region")
+    assert reg["properties"]["revenue_source"] == "snapshot" and reg["properties"]["revenue_refreshed_at"]
+    truth = _revenue_truth(connection, "c.region_id", today)
+    assert _revenues(reg) == pytest.approx({rid: truth[rid] for rid in _revenues(reg)}, abs=0.01)
+    assert [f["properties"]["count"] for f in reg["features"]] == [f["properties"]["count"] for f in before["features"]]
+    key = fc(api, "admin", "by=region&level=key,major&status=active")
+    assert key["properties"]["revenue_source"] == "snapshot"
+    truth = _revenue_truth(connection, "c.region_id", today, "c.level IN ('key', 'major') AND c.status = 'active'")
+    assert _revenues(key) == pytest.approx({rid: truth[rid] for rid in _revenues(key)}, abs=0.01)
+    ter = fc(api, "admin", "by=territory")
+    assert ter["properties"]["revenue_source"] == "snapshot"
+    truth = _revenue_truth(connection, "ct.territory_id", today)
+    assert _revenues(ter) == pytest.approx({t: truth[t] for t in _revenues(ter)}, abs=0.01)
+    hexes = fc(api, "admin", "by=hex&hex_size_m=20000")
+    assert hexes["properties"]["revenue_source"] == "snapshot"
+    exact = fc(api, "admin", "by=hex&hex_size_m=20000&bbox=-180,-90,180,90")   # a filter the snapshot cannot answer
+    assert exact["properties"]["revenue_source"] in ("orders", "report_view")
+    assert {f["id"]: f["properties"]["count"] for f in hexes["features"]} == \
+        {f["id"]: f["properties"]["count"] for f in exact["features"]}
+    assert _revenues(hexes) == pytest.approx(_revenues(exact), abs=0.01)
+    assert sum(_revenues(hexes).values()) == pytest.approx(sum(_revenue_truth(connection, "1", today).values()), abs=0.05)
+    # another as_of than the snapshot's: summed from the orders
+    old = fc(api, "admin", f"by=region&as_of={AS_OF}")
+    assert old["properties"]["revenue_source"] in ("orders", "report_view")
+
+
+def test_density_snapshot_is_scoped_or_falls_back(api, connection):
+    today = date.today()
+    _refresh_snapshot(connection)
+    owner = rows(connection, "SELECT id FROM app_user WHERE username = 'account'")[0]["id"]
+    acc = fc(api, "account", "by=region")
+    assert acc["properties"]["revenue_source"] == "snapshot"
+    truth = _revenue_truth(connection, "c.region_id", today, "c.owner_id = :o", o=owner)
+    assert _revenues(acc) == pytest.approx({rid: truth[rid] for rid in _revenues(acc)}, abs=0.01)
+    vis = list(visible_ids(connection, "regional"))
+    mine = territory_ids(connection, "regional")
+    ter = fc(api, "regional", "by=territory")
+    assert ter["properties"]["revenue_source"] == "snapshot" and {f["id"] for f in ter["features"]} == set(mine)
+    truth = _revenue_truth(connection, "ct.territory_id", today)
+    assert _revenues(ter) == pytest.approx({t: truth[t] for t in mine}, abs=0.01)
+    # by region the manager's visibility is not a key of the snapshot: exact path, visible customers only
+    reg = fc(api, "regional", "by=region")
+    assert reg["properties"]["revenue_source"] in ("orders", "report_view")
+    truth = _revenue_truth(connection, "c.region_id", today, "c.id = ANY(:v)", v=vis)
+    assert _revenues(reg) == pytest.approx({rid: truth[rid] for rid in _revenues(reg)}, abs=0.01)
+    hexes = fc(api, "regional", "by=hex&hex_size_m=20000")
+    assert hexes["properties"]["revenue_source"] in ("orders", "report_view")
+    assert sum(_revenues(hexes).values()) == pytest.approx(
+        sum(_revenue_truth(connection, "1", today, "c.id = ANY(:v)", v=vis).values()), abs=0.05)
+    nrev = fc(api, "admin", "by=region&revenue=false")
+    assert nrev["properties"]["revenue_source"] is None and all(
+        f["properties"]["revenue"] is None for f in nrev["features"])
+
+
+def test_density_snapshot_is_exactly_the_refresh_time(api, connection):
+    """After a refresh, an order change shows in the exact path at once and in the snapshot
+    after the next refresh; counts are live in both."""
+    today = date.today()
+    _refresh_snapshot(connection)
+    o = rows(connection, "SELECT o.id, o.total_amount, c.region_id FROM sales_order o JOIN customer c "
+                         "ON c.id = o.customer_id WHERE o.status <> 'cancelled' AND o.order_date > :s "
+                         "AND c.geom IS NOT NULL AND c.region_id IS NOT NULL ORDER BY o.total_amount DESC LIMIT 1",
+             s=today - timedelta(days=300))[0]
+    snap0 = _revenues(fc(api, "admin", "by=region"))
+    connection.execute(text("UPDATE sales_order SET status = 'cancelled' WHERE id = :i"), {"i": o["id"]})
+    snap1 = fc(api, "admin", "by=region")
+    assert _revenues(snap1) == snap0                                  # as of the refresh
+    exact = _revenues(fc(api, "admin", "by=region&bbox=-180,-90,180,90"))
+    assert exact[o["region_id"]] == pytest.approx(snap0[o["region_id"]] - float(o["total_amount"]), abs=0.01)
+    _refresh_snapshot(connection)
+    assert _revenues(fc(api, "admin", "by=region")) == pytest.approx(exact, abs=0.01)

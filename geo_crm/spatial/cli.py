@@ -4,6 +4,7 @@
   geo-crm spatial nearest --lon 24.94 --lat 60.17 [--kind partner] [--n 3]
   geo-crm spatial branch-distances
   geo-crm spatial voronoi            # recompute branch service areas (nearest branch)
+  geo-crm spatial refresh            # refresh the density revenue snapshot (nightly)
 """
 from __future__ import annotations
 
@@ -82,3 +83,21 @@ def voronoi_cmd() -> None:
         n = recompute_voronoi(s, Scope.system())
         s.commit()
     click.echo(f"{n} service areas recomputed; customers reassigned")
+
+
+@spatial.command("refresh")
+@click.option("--no-concurrently", is_flag=True, help="plain REFRESH (faster; blocks readers meanwhile)")
+def refresh_cmd(no_concurrently: bool) -> None:
+    """Refresh the density revenue snapshot (12 months to today, per customer and per
+    region/territory rollup). Schedule nightly, after `geo-crm reports refresh`:
+
+    \b
+      15 0 * * *  cd /srv/geo-crm && .venv/bin/geo-crm spatial refresh >> /var/log/geo-crm/spatial.log 2>&1
+    """
+    from sqlalchemy import text
+
+    from geo_crm.spatial.aggregates import refresh
+    with _session() as s, s.begin():
+        s.execute(text("SET LOCAL statement_timeout = 0"))
+        refresh(s, concurrently=not no_concurrently, log=click.echo)
+    click.echo("density snapshot refreshed")

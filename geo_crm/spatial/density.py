@@ -11,12 +11,21 @@ summed per area; null when the area has no population).
 - by territory: counts use the stored `customer_territory` membership; territories are
   those the Scope lets the caller see; population from places inside the territory.
 - by hex: flat-topped hexagons of edge `hex_size_m` metres in EPSG:3067, the cells of
-  `ST_HexagonGrid` over the visible customers' extent; only non-empty cells are returned.
+  `ST_HexagonGrid` over the visible customers' extent; only cells with customers (or,
+  from the snapshot, revenue) are returned.
+
+Counts are always live. Revenue comes from the first source that can answer exactly,
+named in the collection's properties (`revenue_source`, `revenue_refreshed_at`):
+`snapshot` — the density revenue snapshot of geo_crm.spatial.aggregates, taken on
+`as_of` (a small GROUP BY per area; a pass over ~one row per customer for hex);
+`report_view` — the reports' 12-month view refreshed on `as_of` plus live drafts;
+`orders` — summed from the orders (any `as_of`, any filter or scope).
 """
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.orm import Session
@@ -24,6 +33,7 @@ from sqlalchemy.orm import Session
 from geo_crm.customers.filters import CustomerFilter, FilterError, apply
 from geo_crm.models import Customer, Order
 from geo_crm.security.scope import Scope
+from geo_crm.spatial import aggregates
 from geo_crm.spatial.hexgrid import MAX_HEX_SIZE_M, MIN_HEX_SIZE_M, cell_sql, cells_sql
 
 BY = ("region", "territory", "hex")
@@ -57,7 +67,43 @@ def _view_as_of(session: Session) -> date | None:
     return session.execute(text(f"SELECT as_of FROM {REVENUE_VIEW} LIMIT 1")).scalar()
 
 
-def _revenue_join(session: Session, scope: Scope, as_of: date, id_col: str) -> tuple[str, str, dict] | None:
+@dataclass
+class RevenueInfo:
+    """Where a density response's revenue came from (None: no revenue)."""
+    source: str | None = None
+    refreshed_at: datetime | None = None
+
+
+def _snapshot_revenue(session: Session, scope: Scope, f, by: str, as_of: date, info: RevenueInfo,
+                      area_col: str | None) -> tuple[str, dict] | None:
+    """SQL of (area key, revenue) from the density snapshot, or None when it cannot
+    answer exactly (see geo_crm.spatial.aggregates). `area_col` None: the per-customer
+    view with columns (id, x, y, revenue) for hex cells."""
+    if not scope.can("order.read"):
+        return None
+    name = {"region": aggregates.REGION_VIEW, "territory": aggregates.TERRITORY_VIEW,
+            "hex": aggregates.CUSTOMER_VIEW}[by]
+    t = aggregates.view(name, "region_id", "territory_id", "revenue", "customer_id", "x", "y")
+    ok = aggregates.usable(session, scope, f, by, as_of, t)
+    if ok is None:
+        return None
+    snap, pred = ok
+    if area_col is None:
+        stmt = select(t.c.customer_id.label("id"), t.c.x, t.c.y, t.c.revenue).where(pred)
+    else:
+        stmt = (select(t.c[area_col].label("area_id"), func.sum(t.c.revenue).label("revenue"))
+                .where(pred).group_by(t.c[area_col]))
+    info.source, info.refreshed_at = "snapshot", snap.refreshed_at
+    return _rename(*_compile(session, stmt), "s_")
+
+
+def _view_refreshed_at(session: Session) -> datetime | None:
+    return session.execute(text("SELECT refreshed_at FROM report_refresh WHERE view_name = :v"),
+                           {"v": REVENUE_VIEW}).scalar()
+
+
+def _revenue_join(session: Session, scope: Scope, as_of: date, id_col: str,
+                  info: RevenueInfo | None = None) -> tuple[str, str, dict] | None:
     """Revenue per customer over the 12 months up to `as_of` (orders the caller may read):
     the sum of non-cancelled orders dated in (as_of - 365 days, as_of]. Returns
     (LEFT JOIN clauses on customer id `id_col`, per-customer revenue expression (null or
@@ -74,7 +120,9 @@ def _revenue_join(session: Session, scope: Scope, as_of: date, id_col: str) -> t
     if not scope.can("order.read"):
         return None
     since = as_of - timedelta(days=365)
+    info = info if info is not None else RevenueInfo()
     if _view_as_of(session) == as_of:
+        info.source, info.refreshed_at = "report_view", _view_refreshed_at(session)
         drafts = (select(Order.customer_id, func.sum(Order.total_amount).label("revenue"))
                   .where(Order.status == "draft", Order.order_date > since, Order.order_date <= as_of,
                          scope.order_filter())
@@ -88,6 +136,7 @@ def _revenue_join(session: Session, scope: Scope, as_of: date, id_col: str) -> t
                    scope.order_filter())
             .group_by(Order.customer_id))
     rsql, rparams = _rename(*_compile(session, stmt), "r_")
+    info.source, info.refreshed_at = "orders", None
     return f"LEFT JOIN ({rsql}) rv ON rv.customer_id = {id_col}", "rv.revenue", rparams
 
 
@@ -136,15 +185,18 @@ def density(session: Session, scope: Scope, by: str = "region", f: CustomerFilte
     if by not in BY:
         raise FilterError("by", "must be one of region, territory, hex")
     as_of = as_of or date.today()
+    info = RevenueInfo()
     if by == "region":
-        fc = _by_region(session, scope, f, as_of, simplify)
+        fc = _by_region(session, scope, f, as_of, simplify, info)
     elif by == "territory":
-        fc = _by_territory(session, scope, f, as_of, simplify)
+        fc = _by_territory(session, scope, f, as_of, simplify, info)
     else:
         if not MIN_HEX_SIZE_M <= hex_size_m <= MAX_HEX_SIZE_M:
             raise FilterError("hex_size_m", f"must be between {MIN_HEX_SIZE_M} and {MAX_HEX_SIZE_M} metres")
-        fc = _by_hex(session, scope, f, float(hex_size_m), as_of)
+        fc = _by_hex(session, scope, f, float(hex_size_m), as_of, info)
     fc["properties"] = {"by": by, "as_of": as_of.isoformat(), "revenue_months": 12,
+                        "revenue_source": info.source,
+                        "revenue_refreshed_at": info.refreshed_at.isoformat() if info.refreshed_at else None,
                         "hex_size_m": float(hex_size_m) if by == "hex" else None,
                         "total_count": sum(x["properties"]["count"] for x in fc["features"])}
     return fc
@@ -168,10 +220,19 @@ def _geom_sql(col: str, simplify: bool) -> str:
     return f"ST_AsGeoJSON({g}, 6)"
 
 
-def _by_region(session, scope, f, as_of, simplify) -> dict:
+def _by_region(session, scope, f, as_of, simplify, info) -> dict:
     vsql, vparams = _rename(*_visible_sql(session, scope, f, Customer.id, Customer.region_id), "v_")
-    rev = _revenue_join(session, scope, as_of, "vis.id")
-    if rev is None:
+    snap = _snapshot_revenue(session, scope, f, "region", as_of, info, "region_id")
+    rev = None if snap else _revenue_join(session, scope, as_of, "vis.id", info)
+    rev_cte, rev_outer = "", ""
+    if snap:
+        ssql, rparams = snap
+        rev_sum = "NULL::numeric"
+        rev_cte = f", rvs AS ({ssql})"
+        rev_outer = "LEFT JOIN rvs ON rvs.area_id = r.id"
+        rev_col = "coalesce(rvs.revenue, 0) AS revenue, true AS has_revenue"
+        rev_join = ""
+    elif rev is None:
         rev_join, rev_sum, rparams = "", "NULL::numeric", {}
         rev_col = "NULL::numeric AS revenue, false AS has_revenue"
     else:
@@ -179,25 +240,31 @@ def _by_region(session, scope, f, as_of, simplify) -> dict:
         rev_sum = f"sum({expr})"
         rev_col = "coalesce(cnt.revenue, 0) AS revenue, true AS has_revenue"
     # one pass over the visible customers (an index-only scan in id order, merge-joined
-    # with the revenue view, when nothing narrows them)
+    # with the revenue view when revenue comes from it, when nothing narrows them)
     sql = f"""
     WITH cnt AS (SELECT vis.region_id, count(*) AS count, {rev_sum} AS revenue
                    FROM ({vsql}) vis {rev_join} WHERE vis.region_id IS NOT NULL GROUP BY vis.region_id),
-    pop AS (SELECT region_id, sum(population) AS population FROM place WHERE region_id IS NOT NULL GROUP BY region_id)
+    pop AS (SELECT region_id, sum(population) AS population FROM place WHERE region_id IS NOT NULL
+             GROUP BY region_id){rev_cte}
     SELECT r.id, r.name, coalesce(cnt.count, 0) AS count, r.area_km2, coalesce(pop.population, 0) AS population,
            {rev_col},
            {_geom_sql('r.geom', simplify)} AS geometry
-      FROM region r LEFT JOIN cnt ON cnt.region_id = r.id LEFT JOIN pop ON pop.region_id = r.id
+      FROM region r LEFT JOIN cnt ON cnt.region_id = r.id LEFT JOIN pop ON pop.region_id = r.id {rev_outer}
      ORDER BY r.id"""
     return _features(_run(session, sql, {**vparams, **rparams}))
 
 
-def _by_territory(session, scope, f, as_of, simplify) -> dict:
+def _by_territory(session, scope, f, as_of, simplify, info) -> dict:
     from geo_crm.models import Territory
     vsql, vparams = _rename(*_visible_sql(session, scope, f, Customer.id), "v_")
     tsql, tparams = _rename(*_compile(session, select(Territory.id).where(scope.territory_filter())), "t_")
-    rev = _revenue_join(session, scope, as_of, "vis.id")
-    if rev is None:
+    snap = _snapshot_revenue(session, scope, f, "territory", as_of, info, "territory_id")
+    rev = None if snap else _revenue_join(session, scope, as_of, "vis.id", info)
+    if snap:
+        ssql, rparams = snap
+        rev_join = f"LEFT JOIN ({ssql}) rvt ON rvt.area_id = t.id"
+        rev_col = "coalesce(rvt.revenue, 0) AS revenue, true AS has_revenue"
+    elif rev is None:
         rev_join, rev_col, rparams = "", "NULL::numeric AS revenue, false AS has_revenue", {}
     else:
         joins, expr, rparams = rev
@@ -237,21 +304,35 @@ PLACE_XY_SQL = ("(SELECT ST_X(pg) AS x, ST_Y(pg) AS y, population FROM "
                 "(SELECT ST_Transform(geom, 3067) AS pg, population FROM place) p0 OFFSET 0)")
 
 
-def _by_hex(session, scope, f, size, as_of) -> dict:
+def _by_hex(session, scope, f, size, as_of, info) -> dict:
     pi, pj = cell_sql("x", "y", "%(size)s")
-    rev = _revenue_join(session, scope, as_of, "v.id")
-    if rev is None:
+    snap = _snapshot_revenue(session, scope, f, "hex", as_of, info, None)
+    rev = None if snap else _revenue_join(session, scope, as_of, "v.id", info)
+    if snap:
+        # live counts, and the snapshot's revenue per cell: two passes without a join
         csql, cparams = hex_cells_sql(session, scope, f)
-        rev_col, rparams, rev_sum = "NULL::numeric AS revenue, false AS has_revenue", {}, "NULL::numeric"
-    else:
-        joins, expr, rparams = rev
-        csql, cparams = hex_cells_sql(session, scope, f, revenue=(joins, expr))
-        rev_sum = "sum(cells.revenue)"
+        ssql, rparams = snap
+        agg = f"""cnt AS (SELECT cells.i, cells.j, count(*) AS count FROM ({csql}) cells GROUP BY cells.i, cells.j),
+    rvs AS (SELECT rc.i, rc.j, sum(rc.revenue) AS revenue
+              FROM ({cells_sql(f"SELECT id, x, y, revenue FROM ({ssql}) s0", "%(size)s", keep="id, revenue")}) rc
+             GROUP BY rc.i, rc.j),
+    agg AS (SELECT coalesce(cnt.i, rvs.i) AS i, coalesce(cnt.j, rvs.j) AS j, coalesce(cnt.count, 0) AS count,
+                   rvs.revenue FROM cnt FULL JOIN rvs ON rvs.i = cnt.i AND rvs.j = cnt.j)"""
         rev_col = "coalesce(hexes.revenue, 0) AS revenue, true AS has_revenue"
-    # one pass over the visible customers: cell index, count and revenue per cell
+    else:
+        if rev is None:
+            csql, cparams = hex_cells_sql(session, scope, f)
+            rev_col, rparams, rev_sum = "NULL::numeric AS revenue, false AS has_revenue", {}, "NULL::numeric"
+        else:
+            joins, expr, rparams = rev
+            csql, cparams = hex_cells_sql(session, scope, f, revenue=(joins, expr))
+            rev_sum = "sum(cells.revenue)"
+            rev_col = "coalesce(hexes.revenue, 0) AS revenue, true AS has_revenue"
+        # one pass over the visible customers: cell index, count and revenue per cell
+        agg = f"""agg AS (SELECT cells.i, cells.j, count(*) AS count, {rev_sum} AS revenue
+                   FROM ({csql}) cells GROUP BY cells.i, cells.j)"""
     sql = f"""
-    WITH agg AS (SELECT cells.i, cells.j, count(*) AS count, {rev_sum} AS revenue
-                   FROM ({csql}) cells GROUP BY cells.i, cells.j),
+    WITH {agg},
     pop AS (SELECT i, j, sum(population) AS population FROM (
               SELECT {pi} AS i, {pj} AS j, population FROM {PLACE_XY_SQL} p0) p GROUP BY i, j),
     hexes AS (SELECT agg.*, ST_Transform(ST_SetSRID(ST_Hexagon(%(size)s, agg.i, agg.j), 3067), 4326) AS h FROM agg)

@@ -8,10 +8,18 @@ zoom up, one point per customer with `id`, `name`, `level`, `status`, `city`, `c
 
 Every tile is computed from the caller's visible customers (`Scope`) and the CRM filters,
 so a tile never shows what the caller may not see.
+
+Aggregated tiles of everything (a caller who sees every customer, no filter) are grouped
+from `customer_tile_cell` (migration 0014): customers and the sums of their Web Mercator
+coordinates per cell of the zoom-10 grid, kept exact by triggers on `customer`. The grid
+of zoom z < 11 is the zoom-10 grid coarsened by 2^(10 - z) in each direction, so the
+counts and mean positions are those of the scan over the customers (a customer on a tile
+edge is in the one tile whose half-open cell range holds it). Any other caller or filter
+scans the customers.
 """
 from __future__ import annotations
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from geo_crm.customers.filters import CustomerFilter, FilterError, apply
@@ -41,10 +49,42 @@ def cell_size_m(z: int) -> float:
     return WEB_MERCATOR_WIDTH_M / (1 << z) / CELLS_PER_TILE
 
 
+GRID_Z = 10   # customer_tile_cell holds the cells of this zoom
+assert AGGREGATE_BELOW_Z == GRID_Z + 1
+
+
+def _unfiltered(f: CustomerFilter | None) -> bool:
+    return f is None or not f.model_dump(exclude_none=True)
+
+
+def _grid_tile(session: Session, z: int, x: int, y: int) -> bytes:
+    """An aggregated tile of every located customer, from the zoom-10 cell table."""
+    k = GRID_Z - z
+    half = (1 << z) * CELLS_PER_TILE // 2          # cell index of the origin at zoom z
+    x0 = x * CELLS_PER_TILE - half                 # first cell column of the tile (zoom z)
+    y0 = half - (y + 1) * CELLS_PER_TILE           # first cell row (y grows northwards)
+    sql = text(f"""
+    SELECT ST_AsMVT(mvt.*, :layer, {EXTENT}, 'geom') FROM (
+      SELECT ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(x, y), 3857), ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true)
+             AS geom, count FROM (
+        SELECT (sum(sum_mx) / sum(customers))::float8 AS x, (sum(sum_my) / sum(customers))::float8 AS y,
+               sum(customers)::bigint AS count
+          FROM customer_tile_cell
+         WHERE cx BETWEEN :cx0 AND :cx1 AND cy BETWEEN :cy0 AND :cy1
+         GROUP BY cx >> {k}, cy >> {k}) cells) mvt
+     WHERE geom IS NOT NULL""")
+    data = session.execute(sql, {"layer": LAYER, "z": z, "x": x, "y": y,
+                                 "cx0": x0 << k, "cx1": ((x0 + CELLS_PER_TILE) << k) - 1,
+                                 "cy0": y0 << k, "cy1": ((y0 + CELLS_PER_TILE) << k) - 1}).scalar()
+    return bytes(data or b"")
+
+
 def customer_tile(session: Session, scope: Scope, z: int, x: int, y: int,
                   f: CustomerFilter | None = None) -> bytes:
     """The MVT bytes of one tile (b'' when it has no features)."""
     check_tile(z, x, y)
+    if z < AGGREGATE_BELOW_Z and scope.sees_everything and _unfiltered(f):
+        return _grid_tile(session, z, x, y)
     env = func.ST_TileEnvelope(z, x, y)
     # customers whose point is in the tile or its buffer: a 4326 box for the GiST index
     margin = func.ST_TileEnvelope(z, x, y, literal_column("ST_MakeEnvelope(-20037508.342789244, "

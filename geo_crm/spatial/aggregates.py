@@ -1,0 +1,128 @@
+"""The density revenue snapshot (migration 0014): refresh, freshness, and which questions
+it can answer exactly.
+
+`mv_density_customer` holds, per located customer with revenue, the sum of its
+non-cancelled orders dated in (as_of - 365 days, as_of] (EUR), as_of = the refresh
+date, with the attributes density filters by; `mv_density_region_revenue` and
+`mv_density_territory_revenue` sum it per (area, level, status, industry, owner_id).
+They are exactly the base tables at refresh time; `refresh` (`geo-crm spatial refresh`,
+nightly after `geo-crm reports refresh`) brings them forward and records the time in
+`report_refresh`.
+
+A density request may take its revenue from the snapshot when (1) the snapshot was
+taken on the request's `as_of`, (2) the caller's visibility is expressible on the
+snapshot's keys (sees everything; an account manager = owner; a regional manager's
+territories, by territory), and (3) every filter is one of level, status, industry,
+owner_id, and region_id (region and hex) — otherwise revenue is summed from the orders.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import and_, column, table, text, true
+from sqlalchemy.orm import Session
+
+from geo_crm.customers.filters import CustomerFilter
+from geo_crm.security.scope import Scope
+
+CUSTOMER_VIEW = "mv_density_customer"
+REGION_VIEW = "mv_density_region_revenue"
+TERRITORY_VIEW = "mv_density_territory_revenue"
+VIEWS = (CUSTOMER_VIEW, REGION_VIEW, TERRITORY_VIEW)   # refresh order: the rollups read the first
+
+KEYS = ("level", "status", "industry", "owner_id")
+
+
+def view(name: str, *extra: str):
+    """A lightweight table() of a snapshot view, for building predicates."""
+    return table(name, *(column(c) for c in (*KEYS, *extra)))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    as_of: date
+    refreshed_at: datetime
+
+
+def refresh(session: Session, *, concurrently: bool = True, log=lambda m: None) -> dict[str, float]:
+    """Refresh the snapshot views (CONCURRENTLY once populated: readers are not blocked)
+    and record when in `report_refresh`. Returns seconds per view. The caller commits."""
+    out = {}
+    for v in VIEWS:
+        populated = session.execute(text("SELECT ispopulated FROM pg_matviews WHERE matviewname = :v "
+                                         "AND schemaname = current_schema()"), {"v": v}).scalar()
+        how = "CONCURRENTLY " if concurrently and populated else ""
+        t0 = time.perf_counter()
+        session.execute(text(f"REFRESH MATERIALIZED VIEW {how}{v}"))
+        session.execute(text(f"ANALYZE {v}"))
+        dt = time.perf_counter() - t0
+        session.execute(text(
+            "INSERT INTO report_refresh (view_name, refreshed_at, duration_ms, as_of) "
+            "VALUES (:v, clock_timestamp(), :ms, current_date) ON CONFLICT (view_name) DO UPDATE "
+            "SET refreshed_at = excluded.refreshed_at, duration_ms = excluded.duration_ms, as_of = excluded.as_of"),
+            {"v": v, "ms": int(dt * 1000)})
+        log(f"refreshed {how.lower()}{v} in {dt:.1f} s")
+        out[v] = dt
+    return out
+
+
+def snapshot(session: Session) -> Snapshot | None:
+    """When the snapshot was taken, if every view of it is populated and was refreshed on
+    the same day (else None: revenue is computed from the orders)."""
+    rows = session.execute(text(
+        "SELECT m.matviewname, m.ispopulated, r.as_of, r.refreshed_at FROM pg_matviews m "
+        "LEFT JOIN report_refresh r ON r.view_name = m.matviewname "
+        "WHERE m.schemaname = current_schema() AND m.matviewname = ANY(:v)"), {"v": list(VIEWS)}).all()
+    if len(rows) != len(VIEWS) or not all(r.ispopulated and r.as_of for r in rows):
+        return None
+    if len({r.as_of for r in rows}) != 1:
+        return None
+    return Snapshot(rows[0].as_of, max(r.refreshed_at for r in rows))
+
+
+def scope_predicate(scope: Scope, t, by: str):
+    """The caller's visibility on a snapshot view `t`, or None when it cannot be
+    expressed there (revenue then comes from the orders)."""
+    if not scope.can("order.read"):
+        return None
+    if scope.sees_everything:
+        return true()
+    if scope.role == "account_manager" and scope.user_id is not None:
+        return t.c.owner_id == scope.user_id        # Scope: customers they own; orders of those
+    if scope.role == "regional_manager" and by == "territory":
+        # the territories listed are the manager's own, and every customer in them is visible
+        return true()
+    return None
+
+
+def filter_predicate(f: CustomerFilter | None, t, by: str):
+    """The CRM filters on a snapshot view `t`, or None when one of them cannot be
+    expressed there."""
+    if f is None:
+        return true()
+    given = f.model_dump(exclude_none=True)
+    allowed = set(KEYS) | ({"region_id"} if by in ("region", "hex") else set())
+    if set(given) - allowed:
+        return None
+    clauses = [true()]
+    for key in ("level", "status", "industry"):
+        if getattr(f, key):
+            clauses.append(t.c[key].in_(list(getattr(f, key))))
+    if f.owner_id is not None:
+        clauses.append(t.c.owner_id == f.owner_id)
+    if f.region_id is not None:
+        clauses.append(t.c.region_id == f.region_id)
+    return and_(*clauses)
+
+
+def usable(session: Session, scope: Scope, f: CustomerFilter | None, by: str, as_of: date, t):
+    """(snapshot, predicate on `t`) when density revenue may come from the snapshot, else None."""
+    sp, fp = scope_predicate(scope, t, by), filter_predicate(f, t, by)
+    if sp is None or fp is None:
+        return None
+    snap = snapshot(session)
+    if snap is None or snap.as_of != as_of:
+        return None
+    return snap, and_(sp, fp)
