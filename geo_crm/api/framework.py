@@ -7,8 +7,6 @@ plain dict/list (sent as JSON).
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import json
 from dataclasses import dataclass, field
@@ -17,7 +15,9 @@ from typing import Any, Callable
 from flask import Blueprint, Response, abort, jsonify, request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from geo_crm.http import Conflict, Forbidden, current_scope
+from geo_crm.cursors import decode_cursor, encode_cursor  # noqa: F401  (re-exported for the API modules)
+from geo_crm.errors import Forbidden, InvalidInput, InvalidTransition, check_version  # noqa: F401
+from geo_crm.http import current_scope
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -51,6 +51,18 @@ def _api_error(e: ApiError):
     if e.fields:
         body["error"]["fields"] = e.fields
     return jsonify(body), e.status
+
+
+@bp.errorhandler(InvalidInput)
+def _invalid_input(e: InvalidInput):
+    """A domain rule refused a value: 422 naming the field."""
+    return _api_error(validation_error(e.field, e.problem))
+
+
+@bp.errorhandler(InvalidTransition)
+def _invalid_transition(e: InvalidTransition):
+    """The record's state does not allow the step: 409."""
+    return _api_error(ApiError(409, "invalid_transition", str(e)))
 
 
 def _pydantic_fields(err: ValidationError) -> list[dict]:
@@ -153,32 +165,9 @@ def if_match_version() -> int | None:
     return int(raw)
 
 
-def check_version(current: int, expected: int | None) -> None:
-    if expected is not None and expected != current:
-        raise Conflict(f"version mismatch: you have {expected}, the record is at {current}")
-
-
 def with_etag(resp: Response, version: int) -> Response:
     resp.headers["ETag"] = f'"{version}"'
     return resp
-
-
-# -- paging ----------------------------------------------------------------------------
-def encode_cursor(data: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> dict:
-    if not cursor:
-        return {}
-    try:
-        pad = "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(cursor + pad))
-        if not isinstance(data, dict):
-            raise ValueError
-        return data
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise validation_error("cursor", "invalid cursor")
 
 
 def geojson_response(obj: dict, status: int = 200) -> Response:

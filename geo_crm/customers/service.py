@@ -25,6 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from geo_crm.customers import filters as cf
 from geo_crm.customers.filters import CustomerFilter, FilterError
 from geo_crm.customers.schemas import ContactCreate, ContactFields, CustomerCreate, CustomerFields
+from geo_crm.cursors import decode_cursor, encode_cursor
 from geo_crm.errors import Conflict, Forbidden, NotFound, get_visible
 from geo_crm.models import Contact, Customer, Dictionary, User
 from geo_crm.models.enums import CUSTOMER_LEVELS
@@ -223,7 +224,6 @@ def list_customers(session: Session, scope: Scope, f: CustomerFilter, *, sort: s
         kv = {"name": last.name, "code": last.code, "created_at": last.created_at,
               "level": CUSTOMER_LEVELS.index(last.level) if last.level in CUSTOMER_LEVELS else 99,
               "distance": d}[sort]
-        from geo_crm.api.framework import encode_cursor  # pure helper (no Flask state)
         next_cursor = encode_cursor({"s": sort, "o": order, "f": filter_fingerprint(f),
                                      "k": _encode_key(kv), "i": last.id})
     total = count(session, scope, f) if with_total else None
@@ -234,7 +234,6 @@ def iter_customers(session: Session, scope: Scope, f: CustomerFilter, *, sort: s
                    order: str = "asc", batch: int = 1000) -> Iterator[tuple[Customer, float | None]]:
     """Every visible match, in keyset batches (for exports)."""
     cursor = None
-    from geo_crm.api.framework import decode_cursor
     while True:
         page = list_customers(session, scope, f, sort=sort, order=order, limit=batch, cursor=cursor,
                               with_total=False)

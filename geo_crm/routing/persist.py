@@ -198,7 +198,7 @@ def move_stops(session: Session, scope: Scope, plan_id: int, moves: list[dict], 
                expected_version: int | None = None) -> DeliveryPlan:
     """Apply `moves` = [{"stop_id", "route_id" (None: take off the plan), "position" (1-based,
     None: append)}], then recompute every touched route. Violations are flagged, not refused."""
-    from geo_crm.api.framework import check_version  # the shared version rule
+    from geo_crm.errors import check_version
     plan = get_plan(session, scope, plan_id, for_update=True)
     if not scope.can("route.plan"):
         from geo_crm.errors import Forbidden
