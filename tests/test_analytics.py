@@ -16,6 +16,7 @@ from geo_crm.analytics.common import ReportParams, default_period
 from geo_crm.analytics.composition import composition
 from geo_crm.analytics.contribution import contribution
 from geo_crm.analytics.export import safe_cell, to_csv
+from geo_crm.analytics.periods import Split, month_no, split_period
 from geo_crm.analytics.pipeline import pipeline
 from geo_crm.analytics.revenue import choose_source, refresh_views, views_as_of
 from geo_crm.analytics.segments import SIZE_FACTOR, customer_scores, segment_of, segments
@@ -358,15 +359,72 @@ def test_materialised_views_match_live(db_session):
         a, b = fn(db_session, SYSTEM, live), fn(db_session, SYSTEM, auto)
         assert b["source"]["kind"] == "materialized"
         assert a["summary"] == b["summary"] and a["tables"] == b["tables"], fn.__name__
-    month = ReportParams(date_from=date(2026, 1, 1), date_to=date(2026, 6, 30), source="auto")
-    assert choose_source(db_session, month, need="period") == "mv_month"
-    a = contribution(db_session, SYSTEM, month.with_(source="live"))
-    b = contribution(db_session, SYSTEM, month)
-    assert a["summary"] == b["summary"] and a["summary"]["revenue"] > 0
-    assert choose_source(db_session, month.with_(date_from=date(2026, 1, 2)), need="period") == "live"
+    # any other period: whole months from the prefix-sum view + live edge days, equal to live
+    for frm, to, kind in [(date(2026, 1, 1), date(2026, 6, 30), "materialized"),   # whole months
+                          (date(2026, 3, 15), date(2026, 10, 31), "mixed"),        # partial first month
+                          (date(2025, 7, 1), date(2026, 6, 30), "materialized"),
+                          (date(2025, 12, 10), date(2026, 2, 14), "mixed"),        # crosses a year boundary
+                          (date(2026, 5, 3), date(2026, 5, 20), "live"),           # inside one month
+                          (date(2026, 10, 5), today, "mixed"),                     # the as-of month is whole
+                          (date(2026, 9, 1), today + timedelta(days=40), "mixed")]:  # days after as_of: live
+        p = ReportParams(date_from=frm, date_to=to, source="auto")
+        a = contribution(db_session, SYSTEM, p.with_(source="live"))
+        b = contribution(db_session, SYSTEM, p)
+        assert b["source"]["kind"] == kind, (frm, to)
+        assert a["summary"] == b["summary"] and a["tables"] == b["tables"], (frm, to)
+        assert a["summary"]["revenue"] > 0
+        reg = db_session.execute(text("SELECT min(region_id) FROM customer")).scalar()
+        a = contribution(db_session, SYSTEM, p.with_(source="live", region_id=reg, level=("key", "major")))
+        b = contribution(db_session, SYSTEM, p.with_(region_id=reg, level=("key", "major")))
+        assert a["summary"] == b["summary"] and a["tables"] == b["tables"], (frm, to)
     # a second refresh runs CONCURRENTLY (needs the unique indexes) and logs the time
     refresh_views(db_session, concurrently=True)
-    assert db_session.execute(text("SELECT count(*) FROM report_refresh")).scalar() == 2
+    assert db_session.execute(text("SELECT count(*) FROM report_refresh")).scalar() == 3
+
+
+def test_split_period_into_whole_months_and_edges():
+    A = date(2026, 11, 25)
+    assert split_period(date(2026, 3, 15), date(2026, 10, 31), A) == \
+        Split((month_no(date(2026, 4, 1)), month_no(date(2026, 10, 1))), ((date(2026, 3, 15), date(2026, 3, 31)),))
+    assert split_period(date(2025, 12, 10), date(2026, 2, 14), A) == \
+        Split((month_no(date(2026, 1, 1)),) * 2, ((date(2025, 12, 10), date(2025, 12, 31)),
+                                                   (date(2026, 2, 1), date(2026, 2, 14))))
+    assert split_period(date(2026, 5, 3), date(2026, 5, 20), A) == Split(None, ((date(2026, 5, 3), date(2026, 5, 20)),))
+    # the as-of month is whole when the period reaches as_of; later days are live
+    s = split_period(date(2026, 11, 1), date(2026, 12, 31), A)
+    assert s.months == (month_no(A),) * 2 and s.edges == ((date(2026, 11, 26), date(2026, 12, 31)),)
+    assert split_period(date(2026, 11, 1), date(2026, 11, 24), A).months is None   # A's month is not complete
+    assert split_period(date(2026, 1, 1), date(2026, 12, 31), None).months is None  # no views: all live
+    assert split_period(date(2026, 12, 1), date(2026, 12, 31), A).months is None
+    assert split_period(date(2024, 2, 1), date(2024, 2, 29), A).edges == ()        # leap February, whole
+
+
+def test_custom_periods_exact_on_hand_built_orders(db_session, world):
+    """Edge days live + whole months from the refreshed prefix-sum view = hand-summed orders,
+    for a period inside one month, one crossing a year boundary and month-aligned ones."""
+    refresh_views(db_session, concurrently=False)
+    cases = [((date(2026, 3, 2), date(2026, 3, 31)), 1000, 1),                        # T2 03-15; draft/cancelled out
+             ((date(2025, 12, 15), date(2026, 3, 20)), 7000 + 5000 + 1000 + 1000, 4),  # year boundary
+             ((date(2025, 12, 31), date(2026, 1, 31)), 7000, 1),                       # one day + whole January
+             ((date(2026, 2, 1), date(2026, 4, 30)), 5000 + 1000 + 1000 + 2000, 3),    # whole months only
+             ((date(2026, 4, 16), date(2026, 6, 30)), 500 + 500 + 1000, 3)]            # T2's 04-15 just outside
+    for (frm, to), revenue, customers in cases:
+        p = params(world, ALL, date_from=frm, date_to=to).with_(source="auto")
+        r = contribution(db_session, SYSTEM, p)
+        assert (r["summary"]["revenue"], r["summary"]["customers"]) == (revenue, customers), (frm, to)
+        live = contribution(db_session, SYSTEM, p.with_(source="live"))
+        assert live["summary"] == r["summary"] and live["tables"] == r["tables"], (frm, to)
+    # an order entered after the refresh on an edge day counts at once (edges are live)
+    db_session.execute(text(
+        "INSERT INTO sales_order (number, customer_id, order_date, status, total_amount, total_cost) "
+        "VALUES ('TANX1', :c, '2026-03-25', 'delivered', 250, 100)"), {"c": world["T4"]})
+    r = contribution(db_session, SYSTEM, params(world, ALL, date_from=date(2026, 3, 2), date_to=date(2026, 3, 31))
+                     .with_(source="auto"))
+    assert r["summary"]["revenue"] == 1250 and r["summary"]["margin"] == 300 + 150
+    # the scope still applies on both paths
+    nobody = Scope(role="account_manager", user_id=-1)
+    p = params(world, ALL, date_from=date(2025, 12, 15), date_to=date(2026, 3, 20)).with_(source="auto")
+    assert contribution(db_session, nobody, p)["summary"]["customers"] == 0
 
 
 def test_export_is_formula_safe():

@@ -17,14 +17,17 @@ Definitions (EUR; orders confirmed or delivered, dated in the period):
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import BigInteger, and_, cast, func, select
+from sqlalchemy import BigInteger, Integer, and_, cast, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import True_
 
-from geo_crm.analytics.arrays import cents_to_eur, fetch_columns, group
-from geo_crm.analytics.common import ReportParams, Table, covers_everyone, customer_clauses, num, share
-from geo_crm.analytics.revenue import describe_source, period_revenue
-from geo_crm.models import Branch, Customer, CustomerTerritory, Region, Territory, User
+from geo_crm.analytics.arrays import cents_to_eur, fetch_columns, group, sorted_unique, unique_first
+from geo_crm.analytics.common import (ReportParams, Table, covers_everyone, customer_clauses, num, population,
+                                      share)
+from geo_crm.analytics.periods import edge_orders, mv_cum, per_customer, split_period, whole_month_columns
+from geo_crm.analytics.revenue import choose_source, describe_source, period_revenue, views_as_of
+from geo_crm.models import Branch, Customer, CustomerTerritory, Order, Region, Territory, User
 from geo_crm.security.scope import Scope
 
 A_SHARE, B_SHARE = 0.8, 0.95
@@ -32,22 +35,83 @@ A_PCT, B_PCT = 80, 95  # the same thresholds in percent, for exact integer compa
 
 
 def contribution(session: Session, scope: Scope, p: ReportParams, *, top: int = 20) -> dict:
-    rev_q, src = period_revenue(session, p)
-    rev = rev_q.subquery("rev")
-    ct = aliased(CustomerTerritory)  # own alias: never correlates with the filters' EXISTS
-    # one narrow row per (customer, visible territory): ids and integer cents only
-    stmt = (select(rev.c.customer_id, cast(rev.c.revenue * 100, BigInteger), cast(rev.c.margin * 100, BigInteger),
-                   cast(rev.c.orders, BigInteger), func.coalesce(Customer.region_id, -1),
-                   func.coalesce(Customer.service_branch_id, -1), func.coalesce(Customer.owner_id, -1),
-                   func.coalesce(ct.territory_id, -1))
-            .join_from(rev, Customer, Customer.id == rev.c.customer_id)
-            .outerjoin(ct, and_(ct.customer_id == rev.c.customer_id, *_visible_territory(ct, scope)))
-            .where(*customer_clauses(scope, p), rev.c.revenue > 0))
-    cols = fetch_columns(session, stmt, [("id", "int4"), ("rev", "int8"), ("margin", "int8"), ("orders", "int8"),
-                                         ("region", "int4"), ("branch", "int4"), ("owner", "int4"),
-                                         ("territory", "int4")], whole_tables=covers_everyone(scope, p))
+    src = choose_source(session, p, need="period")
+    if src == "mv_12m":
+        rev_q, src = period_revenue(session, p)
+        rev = rev_q.subquery("rev")
+        ct = aliased(CustomerTerritory)  # own alias: never correlates with the filters' EXISTS
+        # one narrow row per (customer, visible territory): ids and integer cents only
+        stmt = (select(rev.c.customer_id, cast(rev.c.revenue * 100, BigInteger),
+                       cast(rev.c.margin * 100, BigInteger), cast(rev.c.orders, BigInteger), *_attrs(ct))
+                .join_from(rev, Customer, Customer.id == rev.c.customer_id)
+                .outerjoin(ct, and_(ct.customer_id == rev.c.customer_id, *_visible_territory(ct, scope)))
+                .where(*customer_clauses(scope, p), rev.c.revenue > 0))
+        cols = fetch_columns(session, stmt, COLUMNS, whole_tables=covers_everyone(scope, p))
+        live_days = None
+    else:
+        split = split_period(p.date_from, p.date_to, views_as_of(session) if src == "mv_cum" else None)
+        cols = _period_columns(session, scope, p, split)
+        live_days = split.live_days
+        if split.months is None:
+            src = "live"
     res = _figures(session, cols, top)
-    return _shape(res, p, src, session)
+    return _shape(res, p, src, session, live_days)
+
+
+COLUMNS = [("id", "int4"), ("rev", "int8"), ("margin", "int8"), ("orders", "int8"), ("region", "int4"),
+           ("branch", "int4"), ("owner", "int4"), ("territory", "int4")]
+
+
+def _attrs(ct) -> list:
+    return [func.coalesce(Customer.region_id, -1), func.coalesce(Customer.service_branch_id, -1),
+            func.coalesce(Customer.owner_id, -1), func.coalesce(ct.territory_id, -1)]
+
+
+def _period_columns(session: Session, scope: Scope, p: ReportParams, split) -> dict:
+    """The columns of COLUMNS (one row per customer and visible territory, revenue > 0)
+    for any period: whole months from the prefix-sum view, edge days live (periods.py)."""
+    everyone = covers_everyone(scope, p)
+    parts = []
+    if split.months is not None:
+        ct = aliased(CustomerTerritory)
+        w = whole_month_columns(split.months)
+        stmt = (select(Customer.id, w["revenue"], w["margin"], w["orders"], *_attrs(ct))
+                .join_from(mv_cum, Customer, Customer.id == mv_cum.c.customer_id)
+                .outerjoin(ct, and_(ct.customer_id == Customer.id, *_visible_territory(ct, scope)))
+                .where(*customer_clauses(scope, p), w["orders"] > 0))
+        parts.append(fetch_columns(session, stmt, COLUMNS, whole_tables=everyone))
+    edges = edge_orders(session, split.edges, None if everyone else Order.customer_id.in_(population(scope, p)))
+    e_ids = sorted_unique(edges["id"])
+    known = sorted_unique(parts[0]["id"]) if parts else np.zeros(0, np.int32)
+    if len(known):
+        at = np.minimum(np.searchsorted(known, e_ids), len(known) - 1)
+        missing = e_ids[known[at] != e_ids]
+    else:
+        missing = e_ids
+    if len(missing):
+        # customers with orders only on the edge days: their attributes (visibility re-applied)
+        ct = aliased(CustomerTerritory)
+        zero = cast(literal(0), BigInteger)
+        stmt = (select(Customer.id, zero, zero, zero, *_attrs(ct))
+                .outerjoin(ct, and_(ct.customer_id == Customer.id, *_visible_territory(ct, scope)))
+                .where(*customer_clauses(scope, p)))
+        if len(missing) <= 20_000:
+            stmt = stmt.where(Customer.id == func.any(literal([int(x) for x in missing], ARRAY(Integer))))
+        extra = fetch_columns(session, stmt, COLUMNS, whole_tables=everyone and len(missing) > 20_000)
+        at = np.minimum(np.searchsorted(missing, extra["id"]), len(missing) - 1)
+        keep = missing[at] == extra["id"]
+        parts.append({k: v[keep] for k, v in extra.items()})
+    if not parts:
+        return {name: np.zeros(0, np.int64) for name, _ in COLUMNS}
+    cols = {k: np.concatenate([x[k] for x in parts]) for k in parts[0]}
+    add = per_customer(e_ids, edges)
+    if len(e_ids):
+        pos = np.minimum(np.searchsorted(e_ids, cols["id"]), len(e_ids) - 1)
+        hit = e_ids[pos] == cols["id"]
+        for k in ("rev", "margin", "orders"):
+            cols[k] = cols[k] + np.where(hit, add[k][pos], 0)
+    keep = cols["rev"] > 0
+    return {k: v[keep] for k, v in cols.items()}
 
 
 def _visible_territory(ct, scope: Scope) -> list:
@@ -61,7 +125,7 @@ def _visible_territory(ct, scope: Scope) -> list:
 def _figures(session: Session, cols: dict, top: int) -> dict:
     """The same figures the report always had, from the fetched columns (see module doc)."""
     ids_all = cols["id"]
-    ids, first = np.unique(ids_all, return_index=True)
+    ids, first = unique_first(ids_all)
     rev, mar, orders = cols["rev"][first], cols["margin"][first], cols["orders"][first]
     n = len(ids)
     res: dict = {"summary": [], "classes": [], "lorenz": [], "tops": [], "regions": [], "branches": [],
@@ -137,7 +201,7 @@ def _names(session: Session, ids: list[int]) -> dict[int, dict]:
     return {r.id: dict(r._mapping) for r in rows}
 
 
-def _shape(res: dict, p: ReportParams, src: str, session) -> dict:
+def _shape(res: dict, p: ReportParams, src: str, session, live_days: int | None = None) -> dict:
     s = (res["summary"] or [{}])[0]
     total = s.get("revenue") or 0
     n = s.get("customers") or 0
@@ -176,7 +240,7 @@ def _shape(res: dict, p: ReportParams, src: str, session) -> dict:
     tables = {"top_customers": top, "abc": classes, "regions": dim(res["regions"], "Region"),
               "territories": dim(res["territories"], "Territory"), "branches": dim(res["branches"], "Service branch"),
               "account_managers": dim(res["owners"], "Account manager")}
-    return {"report": "contribution", "params": p.as_dict(), "source": describe_source(session, src),
+    return {"report": "contribution", "params": p.as_dict(), "source": describe_source(session, src, live_days=live_days),
             "summary": summary, "tables": {k: v.as_json() for k, v in tables.items()},
             "charts": {"lorenz": lorenz}, "map": {"value": "revenue", "rows": tables["regions"].rows}}
 

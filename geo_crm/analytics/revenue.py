@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from geo_crm.analytics.common import REVENUE_STATUSES, WINDOW_DAYS, ReportParams
 from geo_crm.models import Order
 
-VIEWS = ("mv_customer_month", "mv_customer_revenue_12m")
+VIEWS = ("mv_customer_month", "mv_customer_revenue_12m", "mv_customer_month_cum")  # refresh order
 
 mv_month = table("mv_customer_month", column("customer_id", Integer), column("month", Date),
                  column("revenue"), column("cost"), column("orders", Integer))
@@ -67,13 +67,13 @@ def refresh_views(session: Session, *, concurrently: bool = True, log=lambda m: 
 
 
 # -- source choice ------------------------------------------------------------------------
-def _month_end(d: date) -> date:
-    nxt = (d.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return nxt - timedelta(days=1)
-
-
 def choose_source(session: Session, p: ReportParams, *, need: str) -> str:
-    """'live', 'mv_12m' or 'mv_month' for `need` in {"period", "12m"}."""
+    """'live', 'mv_12m' or 'mv_cum' for `need` in {"period", "12m"}.
+
+    "12m" (trailing 365 days per customer, with trend and last order): the 12-month view
+    when the period ends on its as-of date, else live. "period": the 12-month view for
+    the default window ending on its as-of date; otherwise 'mv_cum', whole months from
+    the prefix-sum view plus live edge days (geo_crm/analytics/periods.py)."""
     if p.source == "live":
         return "live"
     as_of = views_as_of(session)
@@ -81,30 +81,22 @@ def choose_source(session: Session, p: ReportParams, *, need: str) -> str:
         if p.source == "materialized":
             raise ValueError("the report views have not been refreshed yet (geo-crm reports refresh)")
         return "live"
-    if need == "12m" or p.is_default_window:
-        if p.date_to == as_of:
-            return "mv_12m"
-        if need == "12m":
-            return "live"
-    month_aligned = p.date_from.day == 1 and (p.date_to == as_of or (
-        p.date_to == _month_end(p.date_to) and p.date_to < as_of.replace(day=1)))
-    return "mv_month" if month_aligned else "live"
+    if need == "12m":
+        return "mv_12m" if p.date_to == as_of else "live"
+    if p.is_default_window and p.date_to == as_of:
+        return "mv_12m"
+    return "mv_cum"
 
 
 # -- per-customer revenue -------------------------------------------------------------------
 def period_revenue(session: Session, p: ReportParams):
-    """(customer_id, revenue, margin, orders) for orders dated date_from..date_to; and the
-    source used."""
+    """(customer_id, revenue, margin, orders) for orders dated date_from..date_to, from the
+    12-month view ('mv_12m') or live; and the source. Other periods over the views go
+    through geo_crm/analytics/periods.py ('mv_cum')."""
     src = choose_source(session, p, need="period")
     if src == "mv_12m":
         q = select(mv_12m.c.customer_id, mv_12m.c.revenue.label("revenue"), mv_12m.c.margin.label("margin"),
                    mv_12m.c.orders.label("orders")).where(mv_12m.c.orders > 0)
-    elif src == "mv_month":
-        q = (select(mv_month.c.customer_id, func.sum(mv_month.c.revenue).label("revenue"),
-                    func.sum(mv_month.c.revenue - mv_month.c.cost).label("margin"),
-                    func.sum(mv_month.c.orders).label("orders"))
-             .where(mv_month.c.month >= p.date_from, mv_month.c.month <= p.date_to)
-             .group_by(mv_month.c.customer_id))
     else:
         q = (select(Order.customer_id, func.sum(Order.total_amount).label("revenue"),
                     func.sum(Order.total_amount - Order.total_cost).label("margin"),
@@ -138,14 +130,17 @@ def customer_12m(session: Session, p: ReportParams):
     return q, "live"
 
 
-def describe_source(session: Session, src: str) -> dict:
-    """What the page says about freshness."""
+def describe_source(session: Session, src: str, *, live_days: int | None = None) -> dict:
+    """What the page says about freshness. 'mv_cum': whole months from the prefix-sum
+    view (as of its refresh) and `live_days` days at the period's edges computed live."""
+    now = datetime.now().astimezone().isoformat(timespec="seconds")
     if src == "live":
-        return {"kind": "live", "computed_at": datetime.now().astimezone().isoformat(timespec="seconds")}
-    view = "mv_customer_revenue_12m" if src == "mv_12m" else "mv_customer_month"
+        return {"kind": "live", "computed_at": now}
+    view = {"mv_12m": "mv_customer_revenue_12m", "mv_cum": "mv_customer_month_cum"}.get(src, "mv_customer_month")
     f = freshness(session).get(view, {})
     ts = f.get("refreshed_at")
-    return {"kind": "materialized", "view": view, "refreshed_at": ts.isoformat(timespec="seconds") if ts else None,
-            "as_of": f["as_of"].isoformat() if f.get("as_of") else None}
-
-
+    out = {"kind": "materialized", "view": view, "refreshed_at": ts.isoformat(timespec="seconds") if ts else None,
+           "as_of": f["as_of"].isoformat() if f.get("as_of") else None}
+    if live_days:
+        out.update(kind="mixed", live_days=live_days, computed_at=now)
+    return out

@@ -1,0 +1,145 @@
+"""Per-customer revenue over any period, exact, in time that does not grow with the
+length of the period: whole calendar months from the prefix sums of
+`mv_customer_month_cum` (migration 0016), the partial months at the edges (and any days
+after the views' as-of date) live from `sales_order` through the covering index
+`ix_sales_order_revenue_date`.
+
+A period date_from..date_to (inclusive) splits into
+* whole months M1..M2 covered by the view: months lying inside the period and ending on
+  or before the view's as-of date A; the month of A counts as whole when the period
+  reaches A (the view holds its days 1..A);
+* edge day ranges: the days of the period outside those months.
+Without a populated view (or with `source="live"`) the whole period is one edge range.
+
+Money is integer EUR cents (int64), so sums are exact; dates are days since 2000-01-01.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+from sqlalchemy import BigInteger, Date, Integer, case, cast, column, func, literal, select, table, type_coerce
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+from geo_crm.analytics.arrays import PG_EPOCH, fetch_columns, from_date
+from geo_crm.analytics.common import REVENUE_STATUSES
+from geo_crm.models import Order
+
+mv_cum = table("mv_customer_month_cum", column("customer_id", Integer), column("first_month", Integer),
+               column("as_of", Date), column("revenue", ARRAY(BigInteger)), column("margin", ARRAY(BigInteger)),
+               column("orders", ARRAY(Integer)), column("last_day", ARRAY(Integer)))
+
+
+def month_no(d: date) -> int:
+    """Month number year * 12 + month - 1 (the view's `first_month` scale)."""
+    return d.year * 12 + d.month - 1
+
+
+def month_start(m: int) -> date:
+    return date(m // 12, m % 12 + 1, 1)
+
+
+def month_end(m: int) -> date:
+    return month_start(m + 1) - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Whole months m1..m2 (month numbers) read from the view, or None; and the inclusive
+    day ranges read live."""
+    months: tuple[int, int] | None
+    edges: tuple[tuple[date, date], ...]
+
+    @property
+    def live_days(self) -> int:
+        return sum((b - a).days + 1 for a, b in self.edges)
+
+
+def split_period(date_from: date, date_to: date, as_of: date | None) -> Split:
+    """Split date_from..date_to into whole months of the view (as of `as_of`) and live
+    edge ranges (see module doc). `as_of` None: everything is live."""
+    if as_of is None or date_from > as_of:
+        return Split(None, ((date_from, date_to),))
+    cover = min(date_to, as_of)
+    m1 = month_no(date_from) if date_from.day == 1 else month_no(date_from) + 1
+    if cover == as_of:
+        m2, covered_to = month_no(as_of), as_of
+    else:
+        m2 = month_no(cover) if cover == month_end(month_no(cover)) else month_no(cover) - 1
+        covered_to = month_end(m2)
+    if m1 > m2:
+        return Split(None, ((date_from, date_to),))
+    edges = []
+    if date_from < month_start(m1):
+        edges.append((date_from, month_start(m1) - timedelta(days=1)))
+    if date_to > covered_to:
+        edges.append((covered_to + timedelta(days=1), date_to))
+    return Split((m1, m2), tuple(edges))
+
+
+def _at(arr, idx):
+    """arr[idx] for a 1-based index into the view's array; 0 before the first month.
+    `idx` never exceeds the array (months after as_of are never asked)."""
+    return case((idx >= 1, arr[func.least(idx, func.cardinality(arr))]), else_=literal(0))
+
+
+def whole_month_columns(months: tuple[int, int]) -> dict:
+    """SQL expressions over `mv_cum` for revenue/margin (cents) and orders in months m1..m2."""
+    m1, m2 = months
+    c = mv_cum.c
+    hi = literal(m2) - c.first_month + 1
+    lo = literal(m1) - c.first_month
+    return {name: cast(_at(getattr(c, name), hi) - _at(getattr(c, name), lo), BigInteger)
+            for name in ("revenue", "margin", "orders")}
+
+
+def last_order_column(month: int):
+    """SQL expression over `mv_cum`: the last order day (days since 2000-01-01) up to the
+    end of `month` (-1 when the customer had none by then)."""
+    c = mv_cum.c
+    idx = literal(month) - c.first_month + 1
+    return case((idx >= 1, c.last_day[func.least(idx, func.cardinality(c.last_day))]), else_=literal(-1))
+
+
+def edge_orders(session: Session, edges, customer_in=None) -> dict[str, np.ndarray]:
+    """Revenue orders dated in the edge ranges: {"id", "rev", "margin", "day"} per order
+    (cents; day since 2000-01-01). `customer_in`: optional predicate on Order.customer_id."""
+    parts = []
+    for a, b in edges:
+        stmt = (select(Order.customer_id, cast(Order.total_amount * 100, BigInteger),
+                       cast((Order.total_amount - Order.total_cost) * 100, BigInteger),
+                       type_coerce(Order.order_date - literal(PG_EPOCH, Date), Integer))
+                .where(Order.status.in_(REVENUE_STATUSES), Order.order_date >= a, Order.order_date <= b))
+        if customer_in is not None:
+            stmt = stmt.where(customer_in)
+        parts.append(fetch_columns(session, stmt, [("id", "int4"), ("rev", "int8"), ("margin", "int8"),
+                                                   ("day", "int4")]))
+    if not parts:
+        return {"id": np.zeros(0, np.int32), "rev": np.zeros(0, np.int64), "margin": np.zeros(0, np.int64),
+                "day": np.zeros(0, np.int32)}
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def per_customer(ids: np.ndarray, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Edge orders summed per customer of the sorted unique `ids`: rev, margin (cents),
+    orders, last (latest day, -1 when none). Orders of other customers are ignored."""
+    n = len(ids)
+    out = {"rev": np.zeros(n, np.int64), "margin": np.zeros(n, np.int64), "orders": np.zeros(n, np.int64),
+           "last": np.full(n, -1, np.int64)}
+    if n == 0 or len(rows["id"]) == 0:
+        return out
+    pos = np.searchsorted(ids, rows["id"])
+    pos_c = np.minimum(pos, n - 1)
+    ok = ids[pos_c] == rows["id"]
+    pos_c = pos_c[ok]
+    np.add.at(out["rev"], pos_c, rows["rev"][ok])
+    np.add.at(out["margin"], pos_c, rows["margin"][ok])
+    np.add.at(out["orders"], pos_c, 1)
+    np.maximum.at(out["last"], pos_c, rows["day"][ok].astype(np.int64))
+    return out
+
+
+def days(d: date) -> int:
+    return from_date(d)
