@@ -5,7 +5,15 @@ OpenStreetMap extract of central Helsinki).
 Everything is generated from `seed` and `as_of` (the day the data ends on), so two
 loads with the same arguments give the same rows. A load replaces all CRM data in one
 transaction: a failure leaves the database as it was. Bulk rows go in with COPY and
-area membership is computed set-based at the end (`crm_refresh_membership()`).
+area membership is computed set-based by the database (`crm_compute_membership()`, the
+same rules as the per-row triggers) before the customers are written, so each customer row
+is written once, complete.
+
+Speed (a million customers in a few minutes): every large table is generated as whole
+numpy columns and streamed with COPY in text form (`geo_crm.sample.textcopy`), written
+into a table truncated in the same transaction (COPY FREEZE: no later rewrite to set hint
+bits or freeze), with its foreign keys, secondary indexes and bulk-inert row triggers
+dropped during the COPY and rebuilt once afterwards (`_bulk_table`).
 """
 from __future__ import annotations
 
@@ -14,19 +22,22 @@ from contextlib import contextmanager
 import gzip
 import io
 import json
-from datetime import date, datetime, time, timedelta, timezone
+import time as time_
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 import shapely
 from shapely.geometry import shape
 from shapely.ops import nearest_points
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from geo_crm.sample import names
+from geo_crm.sample.textcopy import (NULL, cat, copy_columns, escape, ewkb_points, hundredths, nullable,
+                                     timestamps_utc, txt, zfill)
 from geo_crm.security.passwords import hash_password
 
 DATA = Path(__file__).resolve().parent.parent.parent / "sample_data"
@@ -81,34 +92,36 @@ def _copy(conn: Connection, table: str, columns: list[str], rows) -> int:
     return n
 
 
-def _copy_frame(conn: Connection, table: str, df: "pd.DataFrame", chunk: int = 1_000_000) -> int:
-    """COPY a DataFrame (columns named as the table's) in chunks; floats with 2 decimals."""
-    raw = conn.connection.dbapi_connection
-    with raw.cursor() as cur:
-        for start in range(0, len(df), chunk):
-            buf = io.StringIO()
-            df.iloc[start:start + chunk].to_csv(buf, header=False, index=False, float_format="%.2f", na_rep="\\N")
-            buf.seek(0)
-            cur.copy_expert(f"COPY {table} ({', '.join(df.columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
-    return len(df)
+# row triggers that do nothing while `geo_crm.bulk` is on: disabling them for a bulk COPY
+# changes nothing but the cost of queueing and calling them once per row
+BULK_INERT_TRIGGER_FUNCTIONS = ("crm_audit", "crm_customer_areas", "crm_customer_territories")
 
 
 @contextmanager
 def _bulk_table(conn: Connection, table: str):
     """Drop `table`'s foreign keys and secondary indexes for a bulk COPY and recreate
     them afterwards (one validating join and one sorted build instead of a check and an
-    index insert per row). Runs inside the caller's transaction: all or nothing."""
+    index insert per row), and disable its row triggers that are inert in bulk mode.
+    Runs inside the caller's transaction: all or nothing."""
     fks = conn.execute(text(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
         "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f'"), {"t": table}).all()
     idx = conn.execute(text(
         "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
         "WHERE x.indrelid = CAST(:t AS regclass) AND NOT x.indisprimary AND NOT x.indisunique"), {"t": table}).all()
+    triggers = conn.execute(text(
+        "SELECT t.tgname FROM pg_trigger t WHERE t.tgrelid = CAST(:t AS regclass) AND NOT t.tgisinternal "
+        "AND t.tgenabled <> 'D' AND (t.tgtype & 1) = 1 AND t.tgfoid::regproc::text = ANY(:f)"),
+        {"t": table, "f": list(BULK_INERT_TRIGGER_FUNCTIONS)}).scalars().all()
     for name, _ in fks:
         conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
     for name, _ in idx:
         conn.execute(text(f'DROP INDEX "{name}"'))
+    for name in triggers:
+        conn.execute(text(f'ALTER TABLE {table} DISABLE TRIGGER "{name}"'))
     yield
+    for name in triggers:
+        conn.execute(text(f'ALTER TABLE {table} ENABLE TRIGGER "{name}"'))
     for _, ddl in idx:
         conn.execute(text(ddl))
     for name, ddl in fks:
@@ -119,6 +132,12 @@ def _ewkt(lon, lat) -> str:
     return f"SRID=4326;POINT({lon:.6f} {lat:.6f})"
 
 
+def _money(values) -> np.ndarray:
+    """EUR amounts as exact 2-decimal text."""
+    from geo_crm.sample.textcopy import cents
+    return cents(values)
+
+
 def load_sample(engine: Engine, *, customers: int = 5000, seed: int = 42, as_of: date | None = None,
                 if_empty: bool = False, log: Callable[[str], None] = print) -> dict[str, int]:
     """Replace all CRM data with the sample. Returns row counts; {} if skipped."""
@@ -127,14 +146,22 @@ def load_sample(engine: Engine, *, customers: int = 5000, seed: int = 42, as_of:
         if if_empty and conn.execute(text("SELECT EXISTS (SELECT 1 FROM customer)")).scalar():
             log("sample data already present: skipped (use `geo-crm sample load` to replace it)")
             return {}
+        try:  # room for the staged points in memory; only possible before the session's first temp table
+            with conn.begin_nested():
+                conn.execute(text("SET LOCAL temp_buffers = '256MB'"))
+        except DBAPIError:
+            pass
         conn.execute(text("SET LOCAL geo_crm.bulk = 'on'"))
         conn.execute(text("SET LOCAL statement_timeout = 0"))
+        conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
         conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
         gen = _Generator(conn, np.random.default_rng(seed), customers, as_of, log)
         stats = gen.run()
+    t0 = time_.monotonic()
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         conn.execute(text("ANALYZE"))
+    log(f"statistics updated (ANALYZE) in {time_.monotonic() - t0:.1f} s")
     return stats
 
 
@@ -142,9 +169,17 @@ class _Generator:
     def __init__(self, conn: Connection, rng: np.random.Generator, n_customers: int, as_of: date, log):
         self.conn, self.rng, self.n, self.as_of, self.log = conn, rng, n_customers, as_of, log
         self.stats: dict[str, int] = {}
+        self._t = time_.monotonic()
+
+    def _step(self, message: str) -> None:
+        """Progress line: what starts now, after how long the previous step took."""
+        now = time_.monotonic()
+        self.log(f"{message} (previous step {now - self._t:.1f} s)")
+        self._t = now
 
     def run(self) -> dict[str, int]:
-        t0 = datetime.now()
+        t0 = time_.monotonic()
+        self._step("geography: regions, places, branches, partners, territories, users")
         self.regions()
         self.places()
         self.dictionaries()
@@ -152,6 +187,7 @@ class _Generator:
         self.partners()
         self.territories()
         self.users_pre()
+        self.plan_service_records()
         self.customers()
         self.users_post()
         self.contacts()
@@ -159,16 +195,15 @@ class _Generator:
         self.orders()
         self.opportunities()
         self.service_records()
+        self._step("roads and address points")
         self.roads_and_addresses()
-        self.log("computing area membership (regions, territories, service areas)")
-        self.conn.execute(text("SELECT crm_refresh_membership()"))
-        self.conn.execute(text(
-            "UPDATE customer c SET satisfaction = s.avg FROM (SELECT customer_id, round(avg(satisfaction), 2) AS avg "
-            "FROM service_record WHERE satisfaction IS NOT NULL GROUP BY customer_id) s WHERE s.customer_id = c.id"))
         self._advance_sequences()
+        self._step("churn scan")
+        self.conn.execute(text("ANALYZE customer, sales_order"))  # the scan's plan needs today's sizes
         from geo_crm.churn.service import scan as churn_scan
         self.stats["churn_alerts"] = churn_scan(self.conn, as_of=self.as_of).new
-        self.log(f"sample data generated in {(datetime.now() - t0).total_seconds():.1f} s")
+        self._step("committing")
+        self.log(f"sample data generated in {time_.monotonic() - t0:.1f} s")
         return self.stats
 
     def _advance_sequences(self) -> None:
@@ -201,6 +236,7 @@ class _Generator:
     def places(self) -> None:
         with open(DATA / "places_fi.csv", encoding="utf-8") as f:
             self.place_rows = list(csv.DictReader(f))
+        self.place_name = escape([p["name"] for p in self.place_rows])
         rows = [(int(p["geonameid"]), p["name"], p["asciiname"], int(p["population"]),
                  self.region_ids.get(p["region_code"]), _ewkt(float(p["lon"]), float(p["lat"])))
                 for p in self.place_rows]
@@ -221,6 +257,10 @@ class _Generator:
             self.addresses = list(csv.DictReader(f))
         lon = np.array([float(a["lon"]) for a in self.addresses])
         lat = np.array([float(a["lat"]) for a in self.addresses])
+        self.addr_lon, self.addr_lat = lon, lat
+        self.addr_address = escape([f"{a['street']} {a['housenumber']}" for a in self.addresses])
+        self.addr_postcode = escape([a["postcode"] or "" for a in self.addresses])
+        self.addr_city = escape([a["city"] or "Helsinki" for a in self.addresses])
         centre = int(np.argmin((lon - lon.mean()) ** 2 + ((lat - lat.mean()) * 2) ** 2))
         a = self.addresses[centre]
         by_name = {p["name"]: p for p in self.place_rows}
@@ -288,7 +328,6 @@ class _Generator:
                 "SELECT :i, :n, :d, :c, 'regions', ST_Multi(ST_Union(geom)) FROM region WHERE id = ANY(:ids)"),
                 {"i": i, "n": name, "d": f"Regions: {', '.join(codes)}", "c": color, "ids": ids})
             _copy(self.conn, "territory_region", ["territory_id", "region_id"], [(i, r) for r in ids])
-        self.conn.execute(text("SELECT setval('territory_id_seq', (SELECT max(id) FROM territory))"))
         self.stats["territories"] = len(TERRITORIES)
 
     def _jitter_in_land(self, lon: float, lat: float, sigma_m: float) -> tuple[float, float]:
@@ -340,18 +379,19 @@ class _Generator:
             "INSERT INTO app_user (id, username, password_hash, role, full_name, email, customer_id) "
             "VALUES (:i, 'customer', :h, 'customer', 'Kaisa Customer', 'customer@example.com', :c)"),
             {"i": len(self.user_ids) + 1, "h": self._customer_hash, "c": cid})
-        self.conn.execute(text("SELECT setval('app_user_id_seq', (SELECT max(id) FROM app_user))"))
         self.stats["users"] = len(self.user_ids) + 1
 
     # -- customers ----------------------------------------------------------------------------
-    def customers(self) -> None:
+    def _customer_points(self) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
+        """Locations: ~8% of customers at real downtown Helsinki addresses (OSM), the rest
+        scattered around GeoNames places weighted by population, kept on land.
+        Returns lon, lat (degrees, rounded to 6 decimals), the downtown count, the
+        downtown address indexes and the place index of every other customer."""
         rng, n = self.rng, self.n
         n_down = min(len(self.addresses), max(1, int(round(n * 0.08))))
         n_rest = n - n_down
-        # downtown Helsinki customers live at real OSM addresses
         down_idx = rng.choice(len(self.addresses), size=n_down, replace=False)
         down_idx.sort()
-        # the rest around GeoNames places, weighted by population
         pop = np.array([int(p["population"]) for p in self.place_rows], dtype=float)
         w = pop ** 0.9
         w /= w.sum()
@@ -377,9 +417,46 @@ class _Generator:
         for i in todo:  # the place lies offshore in the generalised outline: nearest inland point
             p = nearest_points(inner, shapely.Point(plon[i], plat[i]))[0]
             lon[i], lat[i] = p.x, p.y
+        lon = np.round(np.concatenate([self.addr_lon[down_idx], lon]), 6)
+        lat = np.round(np.concatenate([self.addr_lat[down_idx], lat]), 6)
+        return lon, lat, n_down, down_idx, place_idx
 
+    def _membership(self, ids: np.ndarray, geom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Region and service branch of each point by the database's own rules
+        (`crm_compute_membership`), before any customer row is written; territory
+        memberships stay in `crm_membership_territory` for `customers()`."""
+        c = self.conn
+        c.execute(text("CREATE TEMP TABLE sample_point (id integer NOT NULL, geom geometry(Point, 4326) NOT NULL) "
+                       "ON COMMIT DROP"))
+        copy_columns(c, "sample_point", {"id": txt(ids), "geom": geom})
+        c.execute(text("CREATE INDEX ON sample_point USING gist (geom)"))
+        c.execute(text("ANALYZE sample_point"))
+        c.execute(text("SELECT crm_compute_membership('sample_point')"))
+        buf = io.StringIO()
+        with c.connection.dbapi_connection.cursor() as cur:
+            cur.copy_expert("COPY (SELECT id, coalesce(region_id, 0), coalesce(service_branch_id, 0) "
+                            "FROM crm_membership) TO STDOUT", buf)
+        buf.seek(0)
+        m = np.loadtxt(buf, dtype=np.int64, ndmin=2) if buf.getvalue() else np.zeros((0, 3), dtype=np.int64)
+        region = np.zeros(len(ids) + 1, dtype=np.int64)
+        branch = np.zeros(len(ids) + 1, dtype=np.int64)
+        region[m[:, 0]] = m[:, 1]
+        branch[m[:, 0]] = m[:, 2]
+        c.execute(text("DROP TABLE sample_point"))
+        return region[1:], branch[1:]
+
+    def customers(self) -> None:
+        rng, n = self.rng, self.n
+        self._step(f"locating {n:,} customers and computing their regions, service areas and territories")
+        lon, lat, n_down, down_idx, place_idx = self._customer_points()
+        ids = np.arange(1, n + 1)
+        geom = ewkb_points(lon, lat)
+        region, branch = self._membership(ids, geom)
+
+        self._step(f"writing {n:,} customers")
         levels = rng.choice(["key", "major", "ordinary", "small"], size=n, p=[0.03, 0.12, 0.5, 0.35])
         statuses = rng.choice(["active", "prospect", "dormant", "lost"], size=n, p=[0.82, 0.08, 0.06, 0.04])
+        statuses[0] = "active"  # the demo customer login's own record
         kinds = rng.choice(["company", "person"], size=n, p=[0.9, 0.1])
         industries = rng.choice([c for c, _ in names.DICTIONARIES["industry"]], size=n)
         credit = rng.choice(["AAA", "AA", "A", "BBB", "BB", "B", "C"], size=n,
@@ -391,77 +468,74 @@ class _Generator:
         service_min = rng.choice([5, 10, 15, 20], size=n, p=[0.3, 0.4, 0.2, 0.1])
         # customers joined 13 months to 6 years ago (before their first sample order); prospects recently
         age_days = np.where(statuses == "prospect", rng.integers(5, 300, size=n), rng.integers(400, 2200, size=n))
+        person = kinds == "person"
+        name = np.where(person, names.person_names(rng, n), names.company_names(rng, n))
         self.levels, self.statuses = levels, statuses
-        self.cust_lon = np.concatenate([np.array([float(self.addresses[i]["lon"]) for i in down_idx]), lon])
-        self.cust_lat = np.concatenate([np.array([float(self.addresses[i]["lat"]) for i in down_idx]), lat])
+        self.cust_lon, self.cust_lat = lon, lat
         self.n_down = n_down
-        self.cust_delivery: list[tuple[str, str]] = []
 
-        def rows():
-            for i in range(n):
-                cid = i + 1
-                if i < n_down:
-                    a = self.addresses[down_idx[i]]
-                    address, postcode, city = f"{a['street']} {a['housenumber']}", a["postcode"] or "", a["city"] or "Helsinki"
-                    quality = "exact"
-                else:
-                    p = self.place_rows[place_idx[i - n_down]]
-                    address = f"{names.STREETS[(cid * 31) % len(names.STREETS)]} {1 + (cid * 7) % 120}"
-                    postcode, city, quality = f"{(cid * 7919) % 99999:05d}", p["name"], "address"
-                person = kinds[i] == "person"
-                name = names.person_name(rng) if person else names.company_name(rng)
-                st = statuses[i]
-                if i == 0:
-                    st = "active"  # the demo customer login's own record
-                ewkt = _ewkt(self.cust_lon[i], self.cust_lat[i])
-                self.cust_delivery.append((f"{address}, {city}", ewkt))  # orders deliver here
-                yield (cid, f"C{cid:07d}", name, kinds[i], industries[i], levels[i], st, credit[i],
-                       int(employees[i]) if not person else None, address, postcode, city, "FI",
-                       f"+358 {40 + cid % 10} {cid % 1000:03d} {cid % 10000:04d}",
-                       f"info{cid}@example.fi", int(owners[i]) if st != "prospect" or cid % 2 else None,
-                       ewkt, quality,
-                       f"{start_h[i]:02d}:00", f"{min(start_h[i] + span_h[i], 20):02d}:00", int(service_min[i]),
-                       f"{self.as_of - timedelta(days=int(age_days[i]))}T09:00:00+00:00")
-
-        cols = ["id", "code", "name", "kind", "industry", "level", "status", "credit_rating", "employees", "address",
-                "postcode", "city", "country", "phone", "email", "owner_id", "geom", "geocode_quality",
-                "delivery_start", "delivery_end", "service_min", "created_at"]
-        self.log(f"writing {n:,} customers")
-        chunk = 200_000
-        it = rows()
-        done = 0
-        while done < n:
-            k = min(chunk, n - done)
-            _copy(self.conn, "customer", cols, (next(it) for _ in range(k)))
-            done += k
-            if n > chunk:
-                self.log(f"  customers {done:,}/{n:,}")
+        streets = np.array(names.STREETS)
+        rest = ids[n_down:]
+        address = np.concatenate([self.addr_address[down_idx],
+                                  cat(streets[(rest * 31) % len(streets)], " ", 1 + (rest * 7) % 120)])
+        postcode = np.concatenate([self.addr_postcode[down_idx], zfill((rest * 7919) % 99999, 5)])
+        city = np.concatenate([self.addr_city[down_idx], self.place_name[place_idx]])
+        quality = np.where(ids <= n_down, "exact", "address")
+        self.cust_delivery_address = cat(address, ", ", city)  # orders deliver here
+        self.cust_geom = geom
+        created = (np.datetime64(self.as_of, "D") - age_days.astype("timedelta64[D]")).astype(str)
+        sat = self.satisfaction_x100
+        copy = {
+            "id": txt(ids), "code": cat("C", zfill(ids, 7)), "name": txt(name), "kind": txt(kinds),
+            "industry": txt(industries), "level": txt(levels), "status": txt(statuses), "credit_rating": txt(credit),
+            "employees": nullable(employees, person), "address": address, "postcode": postcode, "city": city,
+            "country": np.full(n, "FI"),
+            "phone": cat("+358 ", 40 + ids % 10, " ", zfill(ids % 1000, 3), " ", zfill(ids % 10000, 4)),
+            "email": cat("info", ids, "@example.fi"),
+            "owner_id": nullable(owners, (statuses == "prospect") & (ids % 2 == 0)),
+            "geom": geom, "geocode_quality": txt(quality),
+            "delivery_start": cat(zfill(start_h, 2), ":00"),
+            "delivery_end": cat(zfill(np.minimum(start_h + span_h, 20), 2), ":00"),
+            "service_min": txt(service_min), "created_at": cat(created, "T09:00:00+00:00"),
+            "region_id": nullable(region, region == 0), "service_branch_id": nullable(branch, branch == 0),
+            "satisfaction": np.where(sat > 0, hundredths(sat), NULL),
+        }
+        with _bulk_table(self.conn, "customer"):
+            copy_columns(self.conn, "customer", copy, freeze=True)
+            self._step("customer indexes")
+        with _bulk_table(self.conn, "customer_territory"):
+            self.stats["customer_territories"] = self.conn.execute(text(
+                "INSERT INTO customer_territory (customer_id, territory_id) "
+                "SELECT customer_id, territory_id FROM crm_membership_territory ORDER BY 1, 2")).rowcount
         self.stats["customers"] = n
 
     def contacts(self) -> None:
         rng, n = self.rng, self.n
         per = rng.choice([1, 1, 2, 3], size=n)
         cust = np.repeat(np.arange(1, n + 1), per)
-        first = np.concatenate([[1], (np.diff(cust) != 0).astype(int)]) if cust.size else cust
-
-        def rows():
-            for k, (c, prim) in enumerate(zip(cust, first), start=1):
-                g = "female" if k % 2 else "male"
-                yield (k, int(c), names.person_name(rng, g), g, names.TITLES[k % len(names.TITLES)],
-                       f"+358 9 {k % 1000:03d} {k % 10000:04d}", f"+358 50 {k % 1000:03d} {k % 10000:04d}",
-                       f"contact{k}@example.fi", bool(prim))
-        _copy(self.conn, "contact", ["id", "customer_id", "name", "gender", "title", "office_phone", "mobile_phone",
-                                     "email", "is_primary"], rows())
-        self.conn.execute(text("SELECT setval('contact_id_seq', (SELECT coalesce(max(id), 1) FROM contact))"))
-        self.stats["contacts"] = int(cust.size)
+        m = cust.size
+        self._step(f"writing {m:,} contacts")
+        first = np.concatenate([[True], np.diff(cust) != 0]) if m else np.zeros(0, dtype=bool)
+        k = np.arange(1, m + 1)
+        female = k % 2 == 1
+        titles = np.array(names.TITLES)
+        tail = cat(zfill(k % 1000, 3), " ", zfill(k % 10000, 4))
+        with _bulk_table(self.conn, "contact"):
+            copy_columns(self.conn, "contact", {
+                "id": txt(k), "customer_id": txt(cust), "name": txt(names.person_names(rng, m, female)),
+                "gender": txt(np.where(female, "female", "male")),
+                "title": txt(titles[k % len(titles)]), "office_phone": cat("+358 9 ", tail),
+                "mobile_phone": cat("+358 50 ", tail), "email": cat("contact", k, "@example.fi"),
+                "is_primary": txt(first)}, freeze=True)
+            self._step("contact indexes")
+        self.stats["contacts"] = m
 
     def products(self) -> None:
         rows = []
-        for i, (name, cat, price) in enumerate(names.PRODUCTS, start=1):
+        for i, (name, cat_, price) in enumerate(names.PRODUCTS, start=1):
             cost = round(price * (0.55 + 0.3 * ((i * 37) % 10) / 10), 2)
-            rows.append((i, f"SKU-{i:04d}", name, cat, "pcs", price, cost, 1 + (i % 3)))
+            rows.append((i, f"SKU-{i:04d}", name, cat_, "pcs", price, cost, 1 + (i % 3)))
         _copy(self.conn, "product", ["id", "sku", "name", "category", "unit", "unit_price", "unit_cost", "load_units"], rows)
-        self.conn.execute(text("SELECT setval('product_id_seq', (SELECT max(id) FROM product))"))
         self.product_price = np.array([p[5] for p in rows])
         self.product_cost = np.array([p[6] for p in rows])
         self.product_load = np.array([p[7] for p in rows])
@@ -475,7 +549,10 @@ class _Generator:
         rng, n, as_of = self.rng, self.n, self.as_of
         lam = {"key": 22.0, "major": 12.0, "ordinary": 5.0, "small": 2.0}
         active = np.isin(self.statuses, ["active", "dormant", "lost"])
-        per_cust = np.where(active, rng.poisson([lam[l] for l in self.levels]), 0)
+        lam_of = np.zeros(n)
+        for level, rate in lam.items():
+            lam_of[self.levels == level] = rate
+        per_cust = np.where(active, rng.poisson(lam_of), 0)
         per_cust[0] = max(per_cust[0], 4)
         scale = rng.pareto(1.6, size=n) + 1.0
         stale = active & (rng.random(n) < 0.03)
@@ -488,7 +565,6 @@ class _Generator:
         offs = np.where(np.repeat(stale, per_cust), np.maximum(offs, min_off), offs)
         odate = np.datetime64(as_of, "D") - offs.astype("timedelta64[D]")
         nlines = rng.choice([1, 2, 3, 4], size=m, p=[0.35, 0.3, 0.2, 0.15])
-        self.log(f"writing {m:,} orders and {int(nlines.sum()):,} order lines")
         ln_order = np.repeat(np.arange(1, m + 1), nlines)
         ln_prod = rng.integers(0, len(self.product_price), size=ln_order.size)
         cust_scale = np.repeat(scale[cust - 1] if m else scale[:0], nlines)
@@ -497,152 +573,177 @@ class _Generator:
         price = self.product_price[ln_prod]
         cost = self.product_cost[ln_prod]
         amount = np.round(qty * price, 2)
-        tot_amount = np.bincount(ln_order, weights=amount, minlength=m + 1)[1:]
-        tot_cost = np.bincount(ln_order, weights=qty * cost, minlength=m + 1)[1:]
-        tot_load = np.bincount(ln_order, weights=qty * self.product_load[ln_prod], minlength=m + 1)[1:]
         status = np.where(rng.random(m) < 0.02, "cancelled", "delivered")
 
-        ids = np.arange(1, m + 1)
-        delivery = np.array(self.cust_delivery, dtype=object)
+        # tomorrow's deliveries: downtown Helsinki customers, small loads
+        n_due = min(self.n_down, 150)
+        due_cust = np.sort(rng.choice(np.arange(1, self.n_down + 1), size=n_due, replace=False)) if n_due else \
+            np.zeros(0, dtype=np.int64)
+        due_prod = np.array([int(rng.integers(0, len(self.product_price))) for _ in due_cust], dtype=np.int64)
+        due_qty = np.array([int(rng.integers(1, 6)) for _ in due_cust], dtype=np.int64)
+        cust = np.concatenate([cust, due_cust])
+        odate = np.concatenate([odate, np.full(n_due, np.datetime64(as_of, "D"))])
+        ddate = np.concatenate([odate[:m] + np.timedelta64(2, "D"),
+                                np.full(n_due, np.datetime64(as_of + timedelta(days=1), "D"))])
+        status = np.concatenate([status, np.full(n_due, "confirmed")])
+        ln_order = np.concatenate([ln_order, np.arange(m + 1, m + n_due + 1)])
+        ln_prod = np.concatenate([ln_prod, due_prod])
+        qty = np.concatenate([qty, due_qty])
+        price = self.product_price[ln_prod]
+        cost = self.product_cost[ln_prod]
+        amount = np.concatenate([amount, np.round(due_qty * self.product_price[due_prod], 2)])
+        mo = m + n_due
+        tot_amount = np.bincount(ln_order, weights=amount, minlength=mo + 1)[1:]
+        tot_cost = np.bincount(ln_order, weights=qty * cost, minlength=mo + 1)[1:]
+        tot_load = np.bincount(ln_order, weights=qty * self.product_load[ln_prod], minlength=mo + 1)[1:]
+
+        self._step(f"writing {mo:,} orders")
+        ids = np.arange(1, mo + 1)
         with _bulk_table(self.conn, "order_line"), _bulk_table(self.conn, "sales_order"):
-            _copy_frame(self.conn, "sales_order", pd.DataFrame({
-                "id": ids, "number": np.char.add("SO", np.char.zfill(ids.astype(str), 8)), "customer_id": cust,
-                "order_date": odate, "delivery_date": odate + np.timedelta64(2, "D"), "status": status,
-                "total_amount": np.round(tot_amount, 2), "total_cost": np.round(tot_cost, 2),
-                "total_load": tot_load.astype(np.int64), "delivery_address": delivery[cust - 1, 0],
-                "delivery_geom": delivery[cust - 1, 1]}))
-            _copy_frame(self.conn, "order_line", pd.DataFrame({
-                "id": np.arange(1, ln_order.size + 1), "order_id": ln_order, "product_id": ln_prod + 1,
-                "quantity": qty, "unit_price": price, "unit_cost": cost, "amount": amount}))
-            # tomorrow's deliveries: downtown Helsinki customers, small loads
-            n_due = min(self.n_down, 150)
-            due_cust = rng.choice(np.arange(1, self.n_down + 1), size=n_due, replace=False) if n_due else []
-            tomorrow = as_of + timedelta(days=1)
-            rows, lines = [], []
-            oid, lid = m + 1, ln_order.size + 1
-            for c in sorted(int(x) for x in due_cust):
-                p = int(rng.integers(0, len(self.product_price)))
-                q = int(rng.integers(1, 6))
-                amt = round(q * float(self.product_price[p]), 2)
-                rows.append((oid, f"SO{oid:08d}", c, as_of.isoformat(), tomorrow.isoformat(), "confirmed", amt,
-                             round(q * float(self.product_cost[p]), 2), q * int(self.product_load[p]),
-                             *self.cust_delivery[c - 1]))
-                lines.append((lid, oid, p + 1, q, f"{self.product_price[p]:.2f}", f"{self.product_cost[p]:.2f}", f"{amt:.2f}"))
-                oid += 1
-                lid += 1
-            _copy(self.conn, "sales_order", ["id", "number", "customer_id", "order_date", "delivery_date", "status",
-                                             "total_amount", "total_cost", "total_load", "delivery_address",
-                                             "delivery_geom"], rows)
-            _copy(self.conn, "order_line", ["id", "order_id", "product_id", "quantity", "unit_price", "unit_cost", "amount"],
-                  lines)
-        for seq, tbl in (("sales_order_id_seq", "sales_order"), ("order_line_id_seq", "order_line")):
-            self.conn.execute(text(f"SELECT setval('{seq}', (SELECT coalesce(max(id), 1) FROM {tbl}))"))
-        self.stats["orders"] = m + len(rows)
-        self.stats["order_lines"] = int(ln_order.size) + len(lines)
+            copy_columns(self.conn, "sales_order", {
+                "id": txt(ids), "number": cat("SO", zfill(ids, 8)), "customer_id": txt(cust),
+                "order_date": txt(odate), "delivery_date": txt(ddate), "status": txt(status),
+                "total_amount": _money(tot_amount), "total_cost": _money(tot_cost),
+                "total_load": txt(np.round(tot_load).astype(np.int64)),
+                "delivery_address": self.cust_delivery_address[cust - 1],
+                "delivery_geom": self.cust_geom[cust - 1]}, freeze=True)
+            self._step(f"writing {ln_order.size:,} order lines")
+            copy_columns(self.conn, "order_line", {
+                "id": txt(np.arange(1, ln_order.size + 1)), "order_id": txt(ln_order),
+                "product_id": txt(ln_prod + 1), "quantity": txt(qty), "unit_price": _money(price),
+                "unit_cost": _money(cost), "amount": _money(amount)}, freeze=True)
+            self._step("order indexes and foreign keys")
+        self.stats["orders"] = mo
+        self.stats["order_lines"] = int(ln_order.size)
 
     def opportunities(self) -> None:
+        """Opportunities (5% of the customer count, at most 50,000; 30% prospects not yet
+        customers) with their stage history and development plan steps."""
         rng, n = self.rng, self.n
         k = max(20, min(n // 20, 50_000))
-        stages = rng.choice(["lead", "qualified", "proposal", "negotiation", "won", "lost"], size=k,
-                            p=[0.25, 0.2, 0.18, 0.12, 0.15, 0.1])
-        prob = {"lead": 10, "qualified": 25, "proposal": 50, "negotiation": 75, "won": 100, "lost": 0}
-        sources = [c for c, _ in names.DICTIONARIES["opportunity_source"]]
+        self._step(f"writing {k:,} opportunities")
+        stage_names = np.array(["lead", "qualified", "proposal", "negotiation", "won", "lost"])
+        st = rng.choice(6, size=k, p=[0.25, 0.2, 0.18, 0.12, 0.15, 0.1])
+        prob = np.array([10, 25, 50, 75, 100, 0])[st]
+        status = np.where(st == 4, "won", np.where(st == 5, "lost", "open"))
+        sources = np.array([c for c, _ in names.DICTIONARIES["opportunity_source"]])
         cust = rng.integers(1, n + 1, size=k)
         prospect = rng.random(k) < 0.3
-        now = datetime.combine(self.as_of, time(12), tzinfo=timezone.utc)
-        opp, steps, changes = [], [], []
-        sid = chid = 1
-        order = ["lead", "qualified", "proposal", "negotiation"]
-        for i in range(k):
-            st = stages[i]
-            created = now - timedelta(days=int(rng.integers(5, 300)))
-            assignee = int(self.account_managers[int(rng.integers(0, len(self.account_managers)))])
-            status = "won" if st == "won" else "lost" if st == "lost" else "open"
-            closed = (created + timedelta(days=int(rng.integers(10, 90)))) if status != "open" else None
-            if closed and closed > now:
-                closed = now
-            c = None if prospect[i] else int(cust[i])
-            pname = names.company_name(rng) if prospect[i] else None
-            pgeom = None
-            if prospect[i]:
-                j = int(rng.integers(0, n))
-                pgeom = _ewkt(self.cust_lon[j] + 0.001, self.cust_lat[j])
-            opp.append((i + 1, sources[i % len(sources)], c, pname, pgeom,
-                        f"{names.PRODUCTS[i % len(names.PRODUCTS)][1]} supply deal", names.person_name(rng),
-                        prob[st], round(float(rng.lognormal(8.5, 1.0)), 2), st, status,
-                        self.user_ids["sales"], assignee, created.isoformat(), created.isoformat(),
-                        closed.isoformat() if closed else None))
-            # stage history
-            path = order[: order.index(st) + 1] if st in order else order[: int(rng.integers(1, 5))] + [st]
-            t = created
-            prev = None
-            for s_ in path:
-                changes.append((chid, i + 1, prev, s_, t.isoformat(), self.user_ids["sales"]))
-                chid += 1
-                prev = s_
-                t = min(now, t + timedelta(days=int(rng.integers(3, 30))))
-            for j in range(int(rng.integers(1, 4))):
-                d = (created + timedelta(days=7 * (j + 1))).date()
-                done = d <= self.as_of
-                steps.append((sid, i + 1, d.isoformat(), names.PLAN_ACTIONS[(i + j) % len(names.PLAN_ACTIONS)],
-                              names.PLAN_RESULTS[(i + j) % len(names.PLAN_RESULTS)] if done else None,
-                              datetime.combine(d, time(15), tzinfo=timezone.utc).isoformat() if done else None, assignee))
-                sid += 1
-        _copy(self.conn, "opportunity", ["id", "source", "customer_id", "prospect_name", "prospect_geom", "summary",
-                                         "contact_name", "probability", "amount", "stage", "status", "created_by",
-                                         "assignee_id", "assigned_at", "created_at", "closed_at"], opp)
-        _copy(self.conn, "opportunity_stage_change", ["id", "opportunity_id", "from_stage", "to_stage", "changed_at",
-                                                      "changed_by"], changes)
-        _copy(self.conn, "development_plan_step", ["id", "opportunity_id", "planned_on", "action", "result", "done_at",
-                                                   "created_by"], steps)
-        for seq, tbl in (("opportunity_id_seq", "opportunity"), ("opportunity_stage_change_id_seq", "opportunity_stage_change"),
-                         ("development_plan_step_id_seq", "development_plan_step")):
-            self.conn.execute(text(f"SELECT setval('{seq}', (SELECT coalesce(max(id), 1) FROM {tbl}))"))
+        now = np.datetime64(datetime.combine(self.as_of, time(12)), "s")
+        day = np.timedelta64(1, "D")
+        created = now - rng.integers(5, 300, size=k) * day
+        assignee = np.array(self.account_managers)[rng.integers(0, len(self.account_managers), size=k)]
+        closed = np.minimum(created + rng.integers(10, 90, size=k) * day, now)
+        prospect_name = names.company_names(rng, k)
+        j = rng.integers(0, n, size=k)
+        prospect_geom = ewkb_points(np.round(self.cust_lon[j] + 0.001, 6), self.cust_lat[j])
+        idx = np.arange(k)
+        products = np.array([p[1] for p in names.PRODUCTS])
+        ts = timestamps_utc(created)
+        copy_columns(self.conn, "opportunity", {
+            "id": txt(idx + 1), "source": txt(sources[idx % len(sources)]),
+            "customer_id": nullable(cust, prospect), "prospect_name": np.where(prospect, txt(prospect_name), NULL),
+            "prospect_geom": np.where(prospect, prospect_geom, NULL),
+            "summary": cat(txt(products[idx % len(products)]), " supply deal"),
+            "contact_name": txt(names.person_names(rng, k)), "probability": txt(prob),
+            "amount": _money(rng.lognormal(8.5, 1.0, size=k)), "stage": txt(stage_names[st]),
+            "status": txt(status), "created_by": np.full(k, str(self.user_ids["sales"])),
+            "assignee_id": txt(assignee), "assigned_at": ts, "created_at": ts,
+            "closed_at": np.where(status == "open", NULL, timestamps_utc(closed))})
+        # stage history: lead → … → the current stage (won/lost after 1-4 open stages)
+        open_steps = np.where(st < 4, st + 1, rng.integers(1, 5, size=k))
+        path_len = np.where(st < 4, open_steps, open_steps + 1)
+        opp = np.repeat(idx, path_len)
+        pos = np.arange(opp.size) - np.repeat(np.cumsum(path_len) - path_len, path_len)
+        to_stage = np.where(pos < np.repeat(open_steps, path_len), pos, np.repeat(st, path_len))
+        gap = np.where(pos == 0, 0, rng.integers(3, 30, size=opp.size))
+        total = np.cumsum(gap)
+        days = total - np.repeat(total[np.cumsum(path_len) - path_len], path_len)  # since creation
+        changed = np.minimum(created[opp] + days * day, now)
+        copy_columns(self.conn, "opportunity_stage_change", {
+            "id": txt(np.arange(1, opp.size + 1)), "opportunity_id": txt(opp + 1),
+            "from_stage": np.where(pos == 0, NULL, txt(stage_names[np.roll(to_stage, 1)])),
+            "to_stage": txt(stage_names[to_stage]), "changed_at": timestamps_utc(changed),
+            "changed_by": np.full(opp.size, str(self.user_ids["sales"]))})
+        # development plan: 1-3 weekly steps from creation; past ones done with a result
+        n_steps = rng.integers(1, 4, size=k)
+        sopp = np.repeat(idx, n_steps)
+        sj = np.arange(sopp.size) - np.repeat(np.cumsum(n_steps) - n_steps, n_steps)
+        planned = created[sopp].astype("datetime64[D]") + 7 * (sj + 1) * day
+        done = planned <= np.datetime64(self.as_of, "D")
+        actions = np.array(names.PLAN_ACTIONS)
+        results = np.array(names.PLAN_RESULTS)
+        copy_columns(self.conn, "development_plan_step", {
+            "id": txt(np.arange(1, sopp.size + 1)), "opportunity_id": txt(sopp + 1), "planned_on": txt(planned),
+            "action": txt(actions[(sopp + sj) % len(actions)]),
+            "result": np.where(done, txt(results[(sopp + sj) % len(results)]), NULL),
+            "done_at": np.where(done, timestamps_utc(planned + np.timedelta64(15, "h")), NULL),
+            "created_by": txt(assignee[sopp])})
         self.stats["opportunities"] = k
 
-    def service_records(self) -> None:
+    def plan_service_records(self) -> None:
+        """Service records (10% of the customer count, at most 100,000) drawn before the
+        customers are written, so each customer's satisfaction (the average of its rated
+        records, rounded half up to 2 decimals) goes into the customer row itself."""
         rng, n = self.rng, self.n
         k = max(30, min(n // 10, 100_000))
-        types = [c for c, _ in names.DICTIONARIES["service_type"]]
-        now = datetime.combine(self.as_of, time(12), tzinfo=timezone.utc)
         cust = rng.integers(1, n + 1, size=k)
         cust[:3] = 1  # the demo customer has some history
         status = rng.choice(["new", "assigned", "in_progress", "resolved", "archived"], size=k,
                             p=[0.06, 0.08, 0.08, 0.08, 0.7])
-        rows, ratings = [], []
-        rid = 1
-        for i in range(k):
-            created = now - timedelta(hours=int(rng.integers(2, 24 * 360)))
-            st = status[i]
-            agent = int(self.service_agents[int(rng.integers(0, len(self.service_agents)))]) if st != "new" else None
-            assigned = created + timedelta(hours=float(rng.gamma(2.0, 6.0))) if st != "new" else None
-            handled = assigned + timedelta(hours=float(rng.gamma(2.0, 20.0))) if st in ("resolved", "archived") else None
-            rating = None
-            reopen = 0
-            if st == "archived":
-                rating = int(rng.choice([3, 4, 5], p=[0.25, 0.4, 0.35]))
-                if rng.random() < 0.12:  # rated low once, reopened, then fixed
-                    reopen = 1
-                    ratings.append((rid, i + 1, int(rng.choice([1, 2])), (handled - timedelta(hours=30)).isoformat()))
-                    rid += 1
-                ratings.append((rid, i + 1, rating, (handled + timedelta(hours=5)).isoformat()))
-                rid += 1
-            t = types[i % len(types)]
-            rows.append((i + 1, t, int(cust[i]), names.service_subject(t, i), names.service_text(t, i), st,
-                         self.user_ids["account"], agent,
-                         self.user_ids["account"] if agent else None, assigned.isoformat() if assigned else None,
-                         "Checked on site." if handled else "", handled.isoformat() if handled else None,
-                         "Resolved." if handled else None, rating,
-                         (handled + timedelta(hours=5)).isoformat() if rating else None, reopen,
-                         (handled + timedelta(hours=5)).isoformat() if st == "archived" else None,
-                         created.isoformat()))
-        _copy(self.conn, "service_record", ["id", "type", "customer_id", "subject", "request_text", "status",
-                                            "creator_id", "assignee_id", "assigned_by", "assigned_at", "handling_notes",
-                                            "handled_at", "result", "satisfaction", "rated_at", "reopen_count",
-                                            "archived_at", "created_at"], rows)
-        _copy(self.conn, "service_rating", ["id", "service_record_id", "rating", "rated_at"], ratings)
-        for seq, tbl in (("service_record_id_seq", "service_record"), ("service_rating_id_seq", "service_rating")):
-            self.conn.execute(text(f"SELECT setval('{seq}', (SELECT coalesce(max(id), 1) FROM {tbl}))"))
+        now = np.datetime64(datetime.combine(self.as_of, time(12)), "us")
+        hour = np.timedelta64(3_600_000_000, "us")
+        created = now - rng.integers(2, 24 * 360, size=k) * hour
+        agent = np.array(self.service_agents)[rng.integers(0, len(self.service_agents), size=k)]
+        assigned = created + np.round(rng.gamma(2.0, 6.0, size=k) * 3.6e9).astype(np.int64) * np.timedelta64(1, "us")
+        handled = assigned + np.round(rng.gamma(2.0, 20.0, size=k) * 3.6e9).astype(np.int64) * np.timedelta64(1, "us")
+        archived = status == "archived"
+        rating = np.where(archived, rng.choice([3, 4, 5], size=k, p=[0.25, 0.4, 0.35]), 0)
+        reopen = archived & (rng.random(k) < 0.12)  # rated low once, reopened, then fixed
+        low = rng.choice([1, 2], size=k)
+        self.service = dict(k=k, cust=cust, status=status, created=created, agent=agent, assigned=assigned,
+                            handled=handled, rating=rating, reopen=reopen, low=low)
+        total = np.bincount(cust, weights=rating, minlength=n + 1)[1:].astype(np.int64)
+        count = np.bincount(cust, weights=rating > 0, minlength=n + 1)[1:].astype(np.int64)
+        self.satisfaction_x100 = np.where(count > 0, (200 * total + count) // np.maximum(2 * count, 1), 0)
+
+    def service_records(self) -> None:
+        s = self.service
+        k, status = s["k"], s["status"]
+        self._step(f"writing {k:,} service records")
+        types = np.array([c for c, _ in names.DICTIONARIES["service_type"]])
+        idx = np.arange(k)
+        t = types[idx % len(types)]
+        subject = np.array([names.service_subject(c, -1).removesuffix(" #0") for c in types])
+        request = np.array([names.service_text(c, 0) for c in types])
+        is_new = status == "new"
+        is_handled = np.isin(status, ["resolved", "archived"])
+        archived = status == "archived"
+        rated_at = timestamps_utc(s["handled"] + np.timedelta64(5, "h"))
+        copy_columns(self.conn, "service_record", {
+            "id": txt(idx + 1), "type": txt(t), "customer_id": txt(s["cust"]),
+            "subject": cat(txt(subject[idx % len(types)]), " #", idx + 1),
+            "request_text": escape(request[idx % len(types)]), "status": txt(status),
+            "creator_id": np.full(k, str(self.user_ids["account"])),
+            "assignee_id": nullable(s["agent"], is_new),
+            "assigned_by": np.where(is_new, NULL, str(self.user_ids["account"])),
+            "assigned_at": np.where(is_new, NULL, timestamps_utc(s["assigned"])),
+            "handling_notes": np.where(is_handled, "Checked on site.", ""),
+            "handled_at": np.where(is_handled, timestamps_utc(s["handled"]), NULL),
+            "result": np.where(is_handled, "Resolved.", NULL),
+            "satisfaction": nullable(s["rating"], ~archived), "rated_at": np.where(archived, rated_at, NULL),
+            "reopen_count": txt(s["reopen"].astype(int)), "archived_at": np.where(archived, rated_at, NULL),
+            "created_at": timestamps_utc(s["created"])})
+        # ratings: the low first rating of a reopened record, then the final one
+        low = np.flatnonzero(s["reopen"])
+        final = np.flatnonzero(archived)
+        rec = np.concatenate([low, final])
+        when = np.concatenate([s["handled"][low] - np.timedelta64(30, "h"), s["handled"][final] + np.timedelta64(5, "h")])
+        rate = np.concatenate([s["low"][low], s["rating"][final]])
+        order = np.lexsort((np.concatenate([np.zeros(low.size), np.ones(final.size)]), rec))
+        copy_columns(self.conn, "service_rating", {
+            "id": txt(np.arange(1, rec.size + 1)), "service_record_id": txt(rec[order] + 1),
+            "rating": txt(rate[order]), "rated_at": timestamps_utc(when[order])})
         self.stats["service_records"] = k
 
     def roads_and_addresses(self) -> None:

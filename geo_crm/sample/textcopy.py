@@ -1,0 +1,173 @@
+"""Bulk COPY of whole numpy columns in PostgreSQL's text format.
+
+Rows are never built one by one in Python: every column is turned into an array of
+strings with vectorised numpy string operations (`numpy.strings` on `StringDType`),
+the columns are joined with tabs a chunk at a time, and a second thread streams each
+finished chunk to the server while the next one is being formatted (the psycopg2 COPY
+call releases the GIL while it sends), so Python formatting and the server's parsing
+overlap on two cores.
+
+Values must already be in PostgreSQL text input form; `NULL` is the text `\\N`.
+Strings that may contain a backslash, tab or line break must go through `escape()`.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+from numpy.dtypes import StringDType
+
+S = StringDType()
+NULL = "\\N"
+
+
+def txt(values) -> np.ndarray:
+    """Any array (ints, strings, dates) as strings in PostgreSQL text input form."""
+    a = np.asarray(values)
+    if a.dtype == bool:
+        return np.where(a, "t", "f").astype(S)
+    if a.dtype.kind == "M":
+        return a.astype(str).astype(S)
+    return a.astype(S)
+
+
+def escape(values) -> np.ndarray:
+    """Strings from outside (place names, OSM streets) made safe for the text format."""
+    a = txt(values)
+    for ch, rep in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+        a = np.strings.replace(a, ch, rep)
+    return a
+
+
+def zfill(values, width: int) -> np.ndarray:
+    """Non-negative integers zero-padded to `width` digits."""
+    return np.strings.zfill(txt(values), width)
+
+
+def cat(*parts) -> np.ndarray:
+    """Element-wise concatenation of string arrays and scalars."""
+    out = None
+    for p in parts:
+        p = p if isinstance(p, str) else txt(p)
+        out = p if out is None else np.strings.add(out, p)
+    return np.asarray(out).astype(S)
+
+
+def nullable(values, is_null) -> np.ndarray:
+    """`values` as text, NULL where `is_null`."""
+    return np.where(is_null, NULL, txt(values)).astype(S)
+
+
+def cents(amount) -> np.ndarray:
+    """Money (EUR) rounded to cents as exact decimal text ("12.30"), half away from zero."""
+    c = np.round(np.abs(np.asarray(amount, dtype=float)) * 100).astype(np.int64)
+    sign = np.where(np.asarray(amount) < 0, "-", "")
+    return cat(sign, c // 100, ".", zfill(c % 100, 2))
+
+
+def hundredths(c) -> np.ndarray:
+    """Integer hundredths (e.g. cents, a rating times 100) as decimal text ("4.67")."""
+    c = np.asarray(c, dtype=np.int64)
+    return cat(c // 100, ".", zfill(c % 100, 2))
+
+
+def ewkb_points(lon, lat) -> np.ndarray:
+    """EPSG:4326 points as hex EWKB, the geometry type's cheapest text input form."""
+    lon = np.asarray(lon, dtype="<f8")
+    rec = np.empty(lon.size, dtype=[("order", "u1"), ("type", "<u4"), ("srid", "<u4"), ("x", "<f8"), ("y", "<f8")])
+    rec["order"], rec["type"], rec["srid"] = 1, 0x20000001, 4326
+    rec["x"], rec["y"] = lon, np.asarray(lat, dtype="<f8")
+    return np.frombuffer(rec.tobytes().hex().encode("ascii"), dtype="S50").astype(S)
+
+
+def timestamps_utc(values) -> np.ndarray:
+    """datetime64 values (UTC) as ISO text with an explicit +00:00 offset."""
+    return cat(np.asarray(values).astype("datetime64[s]").astype(str), "+00:00")
+
+
+class _ChunkReader:
+    """A file-like object psycopg2's COPY reads from, fed chunk by chunk through a queue."""
+
+    def __init__(self) -> None:
+        self.q: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
+        self.buf = b""
+        self.done = False
+
+    def read(self, size: int = -1) -> bytes:
+        while not self.buf and not self.done:
+            item = self.q.get()
+            if item is None:
+                self.done = True
+            else:
+                self.buf = item
+        if size < 0 or size >= len(self.buf):
+            out, self.buf = self.buf, b""
+        else:
+            out, self.buf = self.buf[:size], self.buf[size:]
+        return out
+
+    readline = read
+
+
+def copy_columns(conn, table: str, columns: Mapping[str, np.ndarray], *, freeze: bool = False,
+                 chunk: int = 250_000) -> int:
+    """COPY equally long text columns (see `txt`) into `table`; returns the row count.
+    `freeze`: COPY FREEZE (only for a table truncated earlier in this transaction)."""
+    names = list(columns)
+    cols = [np.asarray(columns[c]) for c in names]
+    n = len(cols[0]) if cols else 0
+    if any(len(c) != n for c in cols):
+        raise ValueError(f"{table}: columns of different lengths")
+    if n == 0:
+        return 0
+    sql = f"COPY {table} ({', '.join(names)}) FROM STDIN" + (" WITH (FREEZE)" if freeze else "")
+    raw = conn.connection.dbapi_connection
+    reader = _ChunkReader()
+    failure: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            with raw.cursor() as cur:
+                cur.copy_expert(sql, reader, size=1 << 20)
+        except BaseException as e:  # re-raised in the caller's thread
+            failure.append(e)
+            while not reader.done and reader.q.get() is not None:  # unblock the producer
+                pass
+
+    t = threading.Thread(target=send, name=f"copy-{table}", daemon=True)
+    t.start()
+    try:
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            line = cols[0][start:stop]
+            for c in cols[1:]:
+                line = np.strings.add(np.strings.add(line, "\t"), c[start:stop])
+            data = ("\n".join(line.tolist()) + "\n").encode("utf-8")
+            if failure:
+                break
+            reader.q.put(data)
+    finally:
+        reader.q.put(None)
+        t.join()
+    if failure:
+        raise failure[0]
+    return n
+
+
+def copy_rows(conn, table: str, columns: list[str], rows: Iterable[tuple]) -> int:
+    """COPY a few Python rows (None for NULL); for small reference tables."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    cols = {c: np.array([NULL if r[i] is None else _scalar(r[i]) for r in rows], dtype=S)
+            for i, c in enumerate(columns)}
+    return copy_columns(conn, table, cols)
+
+
+def _scalar(v) -> str:
+    if isinstance(v, bool):
+        return "t" if v else "f"
+    s = str(v)
+    return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
