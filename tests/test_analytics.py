@@ -377,6 +377,10 @@ def test_materialised_views_match_live(db_session):
         a = contribution(db_session, SYSTEM, p.with_(source="live", region_id=reg, level=("key", "major")))
         b = contribution(db_session, SYSTEM, p.with_(region_id=reg, level=("key", "major")))
         assert a["summary"] == b["summary"] and a["tables"] == b["tables"], (frm, to)
+        for months in (1, 3, 6):
+            a = churn(db_session, SYSTEM, p.with_(source="live"), inactive_months=months)
+            b = churn(db_session, SYSTEM, p, inactive_months=months)
+            assert a["summary"] == b["summary"] and a["tables"] == b["tables"], (frm, to, months)
     # a second refresh runs CONCURRENTLY (needs the unique indexes) and logs the time
     refresh_views(db_session, concurrently=True)
     assert db_session.execute(text("SELECT count(*) FROM report_refresh")).scalar() == 3
@@ -414,6 +418,15 @@ def test_custom_periods_exact_on_hand_built_orders(db_session, world):
         assert (r["summary"]["revenue"], r["summary"]["customers"]) == (revenue, customers), (frm, to)
         live = contribution(db_session, SYSTEM, p.with_(source="live"))
         assert live["summary"] == r["summary"] and live["tables"] == r["tables"], (frm, to)
+    # churn as of other dates: revenue at risk and lapsed customers as the live SQL computes them
+    for to in (date(2026, 4, 30), date(2026, 6, 30), date(2026, 6, 14)):
+        for months in (4, 5, 6):
+            p = params(world, ALL, date_to=to).with_(source="auto")
+            a = churn(db_session, SYSTEM, p, inactive_months=months)
+            assert a["source"]["kind"] == "mixed"
+            b = churn(db_session, SYSTEM, p.with_(source="live"), inactive_months=months)
+            assert a["summary"] == b["summary"] and a["tables"] == b["tables"], (to, months)
+    assert churn(db_session, SYSTEM, params(world, ALL).with_(source="auto"))["summary"]["revenue_at_risk"] == 1500
     # an order entered after the refresh on an edge day counts at once (edges are live)
     db_session.execute(text(
         "INSERT INTO sales_order (number, customer_id, order_date, status, total_amount, total_cost) "
