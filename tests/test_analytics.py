@@ -377,6 +377,9 @@ def test_materialised_views_match_live(db_session):
         a = contribution(db_session, SYSTEM, p.with_(source="live", region_id=reg, level=("key", "major")))
         b = contribution(db_session, SYSTEM, p.with_(region_id=reg, level=("key", "major")))
         assert a["summary"] == b["summary"] and a["tables"] == b["tables"], (frm, to)
+        a = segments(db_session, SYSTEM, p.with_(source="live"))
+        b = segments(db_session, SYSTEM, p)
+        assert a["summary"] == b["summary"] and a["tables"] == b["tables"], (frm, to)
         for months in (1, 3, 6):
             a = churn(db_session, SYSTEM, p.with_(source="live"), inactive_months=months)
             b = churn(db_session, SYSTEM, p, inactive_months=months)
@@ -427,6 +430,17 @@ def test_custom_periods_exact_on_hand_built_orders(db_session, world):
             b = churn(db_session, SYSTEM, p.with_(source="live"), inactive_months=months)
             assert a["summary"] == b["summary"] and a["tables"] == b["tables"], (to, months)
     assert churn(db_session, SYSTEM, params(world, ALL).with_(source="auto"))["summary"]["revenue_at_risk"] == 1500
+    # value segments as of other dates: trend buckets from the view's running totals + live partial months
+    for to in (date(2026, 6, 30), date(2026, 6, 14), date(2026, 3, 1), date(2026, 11, 30)):
+        p = params(world, ALL, date_to=to).with_(source="auto")
+        a = {r["id"]: r for r in customer_scores(db_session, SYSTEM, p)}
+        b = {r["id"]: r for r in customer_scores(db_session, SYSTEM, p.with_(source="live"))}
+        assert a.keys() == b.keys()
+        for cid in a:
+            assert a[cid] == pytest.approx(b[cid]), (to, cid)
+        ra, rb = segments(db_session, SYSTEM, p), segments(db_session, SYSTEM, p.with_(source="live"))
+        assert ra["source"]["kind"] == "mixed"
+        assert ra["summary"] == rb["summary"] and ra["tables"] == rb["tables"], to
     # an order entered after the refresh on an edge day counts at once (edges are live)
     db_session.execute(text(
         "INSERT INTO sales_order (number, customer_id, order_date, status, total_amount, total_cost) "

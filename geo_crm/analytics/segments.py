@@ -23,13 +23,17 @@ Population: visible, filtered customers that are neither prospects nor lost.
 """
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import numpy as np
 from sqlalchemy import BigInteger, Date, Float, Integer, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
-from geo_crm.analytics.arrays import PG_EPOCH, fetch_columns, percentile_cont, rank_min, to_date
+from geo_crm.analytics.arrays import (PG_EPOCH, fetch_columns, from_date, percentile_cont, rank_min, sorted_unique,
+                                      to_date)
 from geo_crm.analytics.common import ReportParams, Table, covers_everyone, customer_clauses, num, share
-from geo_crm.analytics.revenue import customer_12m, describe_source
+from geo_crm.analytics.periods import edge_orders, last_order_column, mv_cum, per_customer, split_period
+from geo_crm.analytics.revenue import customer_12m, describe_source, views_as_of
 from geo_crm.models import Customer, Opportunity, Region
 from geo_crm.security.scope import Scope
 
@@ -52,26 +56,45 @@ def _scores(session: Session, scope: Scope, p: ReportParams) -> dict:
     orders, last order (days since 2000-01-01, -1 when none) and r/f/m (0 without
     orders in the 12 months); plus the medians and the source."""
     c12_q, src = customer_12m(session, p)
-    c12 = c12_q.subquery("c12")
+    live_days = None
+    fast = _as_of_12m(session, p) if src == "live" else None
     opp = (select(Opportunity.customer_id,
                   func.sum(Opportunity.amount * Opportunity.probability / 100.0).label("weighted"))
            .where(scope.opportunity_filter(), Opportunity.status == "open", Opportunity.customer_id.is_not(None))
            .group_by(Opportunity.customer_id)).subquery("opp")
     size = cast(case(*[(Customer.level == k, literal(v)) for k, v in SIZE_FACTOR.items()], else_=literal(1.0)), Float)
-    stmt = (select(Customer.id, func.coalesce(Customer.region_id, -1),
-                   # industry as a 64-bit hash (grouping key only; NULL industry is its own group)
-                   cast(func.coalesce(func.hashtextextended(Customer.industry, 0), 0), BigInteger),
-                   cast(func.coalesce(Customer.industry.is_(None), False), Integer),
-                   cast(func.coalesce(c12.c.revenue, 0), Float), cast(func.coalesce(c12.c.trend_slope, 0), Float),
-                   cast(func.coalesce(opp.c.weighted, 0), Float), cast(func.coalesce(c12.c.orders, 0), Integer),
-                   cast(func.coalesce(c12.c.last_order_date - literal(PG_EPOCH, Date), -1), Integer), size)
-            .join(c12, c12.c.customer_id == Customer.id, isouter=True)
-            .join(opp, opp.c.customer_id == Customer.id, isouter=True)
-            .where(*customer_clauses(scope, p), Customer.status.not_in(("prospect", "lost"))))
-    d = fetch_columns(session, stmt, [("id", "int4"), ("region", "int4"), ("industry", "int8"),
-                                      ("industry_null", "int4"), ("current", "float8"), ("slope", "float8"),
-                                      ("opp_weighted", "float8"), ("orders", "int4"), ("last", "int4"),
-                                      ("size", "float8")], whole_tables=covers_everyone(scope, p))
+    head = [Customer.id, func.coalesce(Customer.region_id, -1),
+            # industry as a 64-bit hash (grouping key only; NULL industry is its own group)
+            cast(func.coalesce(func.hashtextextended(Customer.industry, 0), 0), BigInteger),
+            cast(func.coalesce(Customer.industry.is_(None), False), Integer)]
+    types = [("id", "int4"), ("region", "int4"), ("industry", "int8"), ("industry_null", "int4")]
+    if fast is None:
+        c12 = c12_q.subquery("c12")
+        stmt = (select(*head, cast(func.coalesce(c12.c.revenue, 0), Float),
+                       cast(func.coalesce(c12.c.trend_slope, 0), Float),
+                       cast(func.coalesce(opp.c.weighted, 0), Float), cast(func.coalesce(c12.c.orders, 0), Integer),
+                       cast(func.coalesce(c12.c.last_order_date - literal(PG_EPOCH, Date), -1), Integer), size)
+                .join(c12, c12.c.customer_id == Customer.id, isouter=True)
+                .join(opp, opp.c.customer_id == Customer.id, isouter=True)
+                .where(*customer_clauses(scope, p), Customer.status.not_in(("prospect", "lost"))))
+        types = types + [("current", "float8"), ("slope", "float8"), ("opp_weighted", "float8"), ("orders", "int4"),
+                         ("last", "int4"), ("size", "float8")]
+        d = fetch_columns(session, stmt, types, whole_tables=covers_everyone(scope, p))
+    else:
+        stmt = (select(*head, cast(func.coalesce(opp.c.weighted, 0), Float), size)
+                .join(opp, opp.c.customer_id == Customer.id, isouter=True)
+                .where(*customer_clauses(scope, p), Customer.status.not_in(("prospect", "lost"))))
+        d = fetch_columns(session, stmt, types + [("opp_weighted", "float8"), ("size", "float8")],
+                          whole_tables=covers_everyone(scope, p))
+        ids, f = fast["ids"], fast
+        pos = np.minimum(np.searchsorted(ids, d["id"]), max(len(ids) - 1, 0))
+        hit = (ids[pos] == d["id"]) if len(ids) else np.zeros(len(d["id"]), bool)
+        d["current"] = np.where(hit, f["rev"][pos] / 100, 0.0) if len(ids) else np.zeros(len(d["id"]))
+        d["slope"] = np.where(hit, f["s2"][pos] / 28600, 0.0) if len(ids) else np.zeros(len(d["id"]))
+        d["orders"] = np.where(hit, f["orders"][pos], 0) if len(ids) else np.zeros(len(d["id"]), np.int64)
+        d["last"] = np.where(hit, f["last"][pos], -1) if len(ids) else np.full(len(d["id"]), -1)
+        src = "mv_cum"
+        live_days = f["live_days"]
     order = np.argsort(d["id"], kind="stable")
     d = {k: v[order] for k, v in d.items()}
     cur = d["current"]
@@ -112,7 +135,8 @@ def _scores(session: Session, scope: Scope, p: ReportParams) -> dict:
             out[has] = 1 + (5 * (rank_min(col[has]) - 1)) // nr
     return {"id": d["id"], "region": d["region"], "current": cur, "slope": d["slope"], "growth": growth,
             "opp_weighted": d["opp_weighted"], "headroom": headroom, "potential": potential, "segment": seg,
-            "orders": d["orders"], "last": d["last"], "r": r, "f": f, "m": m, "mc": mc, "mp": mp, "src": src}
+            "orders": d["orders"], "last": d["last"], "r": r, "f": f, "m": m, "mc": mc, "mp": mp, "src": src,
+            "live_days": live_days}
 
 
 def customer_scores(session: Session, scope: Scope, p: ReportParams, *, limit: int | None = None) -> list[dict]:
@@ -176,7 +200,7 @@ def segments(session: Session, scope: Scope, p: ReportParams, *, top: int = 50) 
                            "r": int(s["r"][j]), "f": int(s["f"][j]), "m": int(s["m"][j]), "current": float(cur[j]),
                            "orders": int(s["orders"][j]), "last_order_date": to_date(s["last"][j]).isoformat()}
                           for j in best]
-    return _shape(res, p, session, s["src"])
+    return _shape(res, p, session, s["src"], s["live_days"])
 
 
 def _customer_info(session: Session, ids: list[int]) -> dict[int, dict]:
@@ -188,7 +212,7 @@ def _customer_info(session: Session, ids: list[int]) -> dict[int, dict]:
     return {r.id: {"code": r.code, "name": r.name, "level": r.level, "industry": r.industry} for r in rows}
 
 
-def _shape(res, p, session, src) -> dict:
+def _shape(res, p, session, src, live_days=None) -> dict:
     sm = (res["summary"] or [{}])[0]
     n = sm.get("n") or 0
     segs = {x["segment"]: x for x in res["by_seg"]}
@@ -220,7 +244,7 @@ def _shape(res, p, session, src) -> dict:
                     [{"customer_id": x["id"], "code": x["code"], "name": x["name"], "r": x["r"], "f": x["f"],
                       "m": x["m"], "current": num(x["current"]), "orders": x["orders"],
                       "last_order_date": x["last_order_date"]} for x in res["rfm_top"]])
-    return {"report": "segments", "params": p.as_dict(), "source": describe_source(session, src),
+    return {"report": "segments", "params": p.as_dict(), "source": describe_source(session, src, live_days=live_days),
             "summary": {"customers": n, "median_current": num(sm.get("median_current")),
                         "median_potential": num(sm.get("median_potential")),
                         **{k: segs.get(k, {}).get("customers", 0) for k in SEGMENTS},
@@ -232,3 +256,73 @@ def _shape(res, p, session, src) -> dict:
                        "monetary": {"labels": [str(k) for k in range(1, 6)],
                                     "values": [mdist.get(k, 0) for k in range(1, 6)]}},
             "map": {"value": "grow_share", "rows": reg_t.rows}}
+
+
+def _as_of_12m(session: Session, p: ReportParams) -> dict | None:
+    """The 12-month figures of `customer_12m` as of any date (exact), from the prefix-sum
+    view plus live partial months, without aggregating every order per customer:
+    with C(d) = a customer's cumulative revenue through day d and the bucket edges
+    e_k = as_of - ceil(365 k / 12) (k = 0..12; bucket k is (e_k+1, e_k]),
+        revenue = C(e_0) - C(e_12),  Σ (11 - 2 bucket) × amount = 11 C(e_0) - 2 Σ_{k=1..11} C(e_k) + 11 C(e_12),
+    so trend_slope = that sum / 2 / 143. C(d) = the view's running total to the month
+    before d's month (or to its as-of date) + the orders from there to d, live.
+    Returns {"ids", "rev" (cents), "s2" (2 × Σ weight × cents), "orders", "last" (day
+    of the last order up to as_of, -1 none), "live_days"}; None without the views."""
+    view_as_of = views_as_of(session)
+    if view_as_of is None or p.source == "live":
+        return None
+    as_of = p.as_of
+    edges_d = [as_of - timedelta(days=-(-365 * k // 12)) for k in range(13)]
+    coef = [11] + [-2] * 11 + [11]
+    splits = [split_period(date(1900, 1, 1), e, view_as_of) for e in edges_d]
+    c = mv_cum.c
+
+    def roll(arr, sp):
+        if sp.months is None:
+            return literal(0)
+        return _at_index(arr, literal(sp.months[1]) - c.first_month + 1)
+    s2 = sum((coef[k] * roll(c.revenue, sp) for k, sp in enumerate(splits)), literal(0))
+    stmt = select(c.customer_id, cast(roll(c.revenue, splits[0]) - roll(c.revenue, splits[12]), BigInteger),
+                  cast(s2, BigInteger), cast(roll(c.orders, splits[0]) - roll(c.orders, splits[12]), BigInteger),
+                  cast(last_order_column(splits[0].months[1]) if splits[0].months else literal(-1), Integer))
+    k = fetch_columns(session, stmt, [("id", "int4"), ("rev", "int8"), ("s2", "int8"), ("orders", "int8"),
+                                      ("last", "int4")], whole_tables=True)
+    ranges = _merge([r for sp in splits for r in sp.edges])
+    e = edge_orders(session, ranges)
+    ids = sorted_unique(np.concatenate([k["id"], e["id"]]))
+    out = {"ids": ids, "rev": np.zeros(len(ids), np.int64), "s2": np.zeros(len(ids), np.int64),
+           "orders": np.zeros(len(ids), np.int64), "last": np.full(len(ids), -1, np.int64),
+           "live_days": sum((b - a).days + 1 for a, b in ranges)}
+    at = np.searchsorted(ids, k["id"])
+    for name in ("rev", "s2", "orders", "last"):
+        out[name][at] = k[name]
+    for j, sp in enumerate(splits):
+        if not sp.edges or not len(e["id"]):
+            continue
+        inside = np.zeros(len(e["id"]), bool)
+        for a, b in sp.edges:
+            inside |= (e["day"] >= from_date(a)) & (e["day"] <= from_date(b))
+        part = per_customer(ids, {name: v[inside] for name, v in e.items()})
+        out["s2"] += coef[j] * part["rev"]
+        if j in (0, 12):
+            sign = 1 if j == 0 else -1
+            out["rev"] += sign * part["rev"]
+            out["orders"] += sign * part["orders"]
+        if j == 0:
+            out["last"] = np.maximum(out["last"], part["last"])
+    return out
+
+
+def _at_index(arr, idx):
+    return case((idx >= 1, arr[func.least(idx, func.cardinality(arr))]), else_=literal(0))
+
+
+def _merge(ranges):
+    """Overlapping or adjacent inclusive date ranges merged (each order fetched once)."""
+    out = []
+    for a, b in sorted(set(ranges)):
+        if out and a <= out[-1][1] + timedelta(days=1):
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
