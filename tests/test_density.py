@@ -117,6 +117,11 @@ def test_hex_cells_match_st_hexagongrid_and_shapely(api, connection):
         truth[(grid[k]["i"], grid[k]["j"])] += 1
     assert got == dict(truth)
     assert all(v > 0 for v in got.values())          # only non-empty cells
+    # without revenue the cells are binned in numpy (hexgrid.cells_of): the same cells
+    arrays = fc(api, "admin", f"by=hex&hex_size_m={size}&revenue=false")
+    assert {(f["properties"]["i"], f["properties"]["j"]): f["properties"]["count"]
+            for f in arrays["features"]} == dict(truth)
+    assert [f["geometry"] for f in arrays["features"]] == [f["geometry"] for f in body["features"]]
     one = body["features"][0]
     cell = shape(one["geometry"])
     area = abs(GEOD.geometry_area_perimeter(cell)[0]) / 1e6
@@ -354,3 +359,30 @@ def test_density_snapshot_is_exactly_the_refresh_time(api, connection):
     assert exact[o["region_id"]] == pytest.approx(snap0[o["region_id"]] - float(o["total_amount"]), abs=0.01)
     _refresh_snapshot(connection)
     assert _revenues(fc(api, "admin", "by=region")) == pytest.approx(exact, abs=0.01)
+
+
+def test_hex_arithmetic_in_python_sql_and_numpy_agrees_with_st_hexagon(connection):
+    """cell_of (Python), cells_sql and cell_sql (SQL) and cells_of (numpy) give the same
+    cell for random points and for points on cell edges and corners, and it covers the
+    point (ST_Hexagon with ST_Covers)."""
+    import random
+
+    from geo_crm.spatial.hexgrid import cell_of, cell_sql, cells_of, cells_sql
+    rng = random.Random(5)
+    for size in (100.0, 1000.0, 5000.0, 25_000.0):
+        pts = [(rng.uniform(50_000, 750_000), rng.uniform(6.6e6, 7.8e6)) for _ in range(300)]
+        pts += [(0.75 * size * k, float(np.sqrt(3)) / 4 * size * m) for k in range(-4, 5) for m in range(-4, 5)]
+        vals = ",".join(f"({k},{x!r}::float8,{y!r}::float8)" for k, (x, y) in enumerate(pts))
+        src = f"SELECT id, x, y FROM (VALUES {vals}) v(id, x, y)"
+        ci, cj = cell_sql("x", "y", repr(size))
+        got = {r[0]: (r[1], r[2]) for r in connection.execute(text(cells_sql(src, repr(size))))}
+        one = {r[0]: (r[1], r[2]) for r in connection.execute(text(f"SELECT id, {ci}, {cj} FROM ({src}) s"))}
+        ni, nj = cells_of(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]), size)
+        for k, (x, y) in enumerate(pts):
+            assert got[k] == one[k] == cell_of(x, y, size) == (int(ni[k]), int(nj[k])), (size, x, y)
+        covered = connection.execute(text(
+            "SELECT bool_and(ST_DWithin(ST_Hexagon(:s, i, j), ST_Point(x, y), 1e-6)) "     # edges: float tolerance
+            "FROM unnest(:i, :j, :x, :y) AS t(i, j, x, y)"),
+            {"s": size, "i": [got[k][0] for k in range(len(pts))], "j": [got[k][1] for k in range(len(pts))],
+             "x": [p[0] for p in pts], "y": [p[1] for p in pts]}).scalar()
+        assert covered

@@ -193,14 +193,15 @@ def test_tile_cell_table_follows_every_customer_write(api, app, connection):
     # insert (one statement, two rows: one located, one without a location)
     src = rows(connection, "SELECT id FROM customer WHERE city ILIKE 'Helsinki%' AND geom IS NOT NULL LIMIT 1")[0]["id"]
     connection.execute(text("""
-        INSERT INTO customer (code, name, geom)
-        SELECT 'TILE-' || g, 'Tile test ' || g, CASE WHEN g = 1 THEN c.geom END
+        INSERT INTO customer (code, name, geom, geocode_quality)
+        SELECT 'TILE-' || g, 'Tile test ' || g, CASE WHEN g = 1 THEN c.geom END,
+               CASE WHEN g = 1 THEN c.geocode_quality ELSE 'none' END
           FROM customer c, generate_series(1, 2) g WHERE c.id = :i"""), {"i": src})
     assert _grid(connection) == _grid_recomputed(connection)
     # move many (a bulk update), move one out of Finland, remove a location, then delete
     connection.execute(text("UPDATE customer SET geom = ST_Translate(geom, 0.05, 0.02) WHERE id % 7 = 0"))
     connection.execute(text("UPDATE customer SET geom = ST_SetSRID(ST_MakePoint(-70, -30), 4326) WHERE id % 11 = 1"))
-    connection.execute(text("UPDATE customer SET geom = NULL WHERE id % 13 = 2"))
+    connection.execute(text("UPDATE customer SET geom = NULL, geocode_quality = 'none' WHERE id % 13 = 2"))
     connection.execute(text("UPDATE customer SET name = name || ' x' WHERE id % 5 = 0"))   # no move: no change
     assert _grid(connection) == _grid_recomputed(connection)
     connection.execute(text("DELETE FROM customer WHERE code LIKE 'TILE-%'"))

@@ -174,8 +174,12 @@ class DensityParams(CustomerFilter):
            responses={304: "not modified (ETag)", 422: "invalid filter"})
 def density(query: DensityParams):
     """count, area_km2 (geodesic), per_km2, revenue (12 months to as_of, non-cancelled
-    orders), population and per_10k_inhabitants (GeoNames). Cached per visibility scope,
-    filters and parameters, with an ETag."""
+    orders), population and per_10k_inhabitants (GeoNames). Counts are live; the
+    collection's `revenue_source` says where revenue comes from: `snapshot` (the nightly
+    density snapshot taken on as_of, exact at `revenue_refreshed_at`), `report_view` (the
+    reports' 12-month view, refreshed at `revenue_refreshed_at`, plus live drafts) or
+    `orders` (summed live); null when revenue is left out. Hex cells are cached per
+    visibility scope, filters and parameters; every response has an ETag."""
     scope, f = current_scope(), filter_of(query)
     as_of = query.as_of or date.today()
     key = ("density", scope.cache_key, scope.role if scope.cache_key != "all" else "", filter_key(f),

@@ -27,7 +27,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, literal_column, select, text
+from sqlalchemy import BigInteger, cast, func, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from geo_crm.customers.filters import CustomerFilter, FilterError, apply
@@ -75,24 +75,19 @@ class RevenueInfo:
 
 
 def _snapshot_revenue(session: Session, scope: Scope, f, by: str, as_of: date, info: RevenueInfo,
-                      area_col: str | None) -> tuple[str, dict] | None:
-    """SQL of (area key, revenue) from the density snapshot, or None when it cannot
-    answer exactly (see geo_crm.spatial.aggregates). `area_col` None: the per-customer
-    view with columns (id, x, y, revenue) for hex cells."""
+                      area_col: str) -> tuple[str, dict] | None:
+    """SQL of (area_id, revenue) per region or territory from the density snapshot, or
+    None when it cannot answer exactly (see geo_crm.spatial.aggregates)."""
     if not scope.can("order.read"):
         return None
-    name = {"region": aggregates.REGION_VIEW, "territory": aggregates.TERRITORY_VIEW,
-            "hex": aggregates.CUSTOMER_VIEW}[by]
-    t = aggregates.view(name, "region_id", "territory_id", "revenue", "customer_id", "x", "y")
+    name = {"region": aggregates.REGION_VIEW, "territory": aggregates.TERRITORY_VIEW}[by]
+    t = aggregates.view(name, "region_id", "territory_id", "revenue")
     ok = aggregates.usable(session, scope, f, by, as_of, t)
     if ok is None:
         return None
     snap, pred = ok
-    if area_col is None:
-        stmt = select(t.c.customer_id.label("id"), t.c.x, t.c.y, t.c.revenue).where(pred)
-    else:
-        stmt = (select(t.c[area_col].label("area_id"), func.sum(t.c.revenue).label("revenue"))
-                .where(pred).group_by(t.c[area_col]))
+    stmt = (select(t.c[area_col].label("area_id"), func.sum(t.c.revenue).label("revenue"))
+            .where(pred).group_by(t.c[area_col]))
     info.source, info.refreshed_at = "snapshot", snap.refreshed_at
     return _rename(*_compile(session, stmt), "s_")
 
@@ -163,7 +158,7 @@ def _features(rows, id_key="id") -> dict:
         rev = r.get("revenue")
         props = {"id": r[id_key], "name": r["name"], "count": count,
                  "area_km2": round(area, 3) if area is not None else None,
-                 "per_km2": round(count / area, 6) if area else None,
+                 "per_km2": float(f"{count / area:.6g}") if area else None,   # 6 significant digits
                  "revenue": (round(float(rev or 0), 2) if rev is not None or r.get("has_revenue") else None),
                  "population": pop,
                  "per_10k_inhabitants": round(count * 10_000 / pop, 4) if pop else None}
@@ -305,32 +300,20 @@ PLACE_XY_SQL = ("(SELECT ST_X(pg) AS x, ST_Y(pg) AS y, population FROM "
 
 
 def _by_hex(session, scope, f, size, as_of, info) -> dict:
+    """Counts (and revenue from the snapshot) in numpy; revenue the snapshot cannot answer
+    in one SQL pass over the visible customers joined to their revenue."""
+    if not scope.can("order.read"):
+        return _by_hex_arrays(session, scope, f, size, None)
+    snap = _snapshot_view(session, scope, f, "hex", as_of, info)
+    if snap is not None:
+        return _by_hex_arrays(session, scope, f, size, snap)
     pi, pj = cell_sql("x", "y", "%(size)s")
-    snap = _snapshot_revenue(session, scope, f, "hex", as_of, info, None)
-    rev = None if snap else _revenue_join(session, scope, as_of, "v.id", info)
-    if snap:
-        # live counts, and the snapshot's revenue per cell: two passes without a join
-        csql, cparams = hex_cells_sql(session, scope, f)
-        ssql, rparams = snap
-        agg = f"""cnt AS (SELECT cells.i, cells.j, count(*) AS count FROM ({csql}) cells GROUP BY cells.i, cells.j),
-    rvs AS (SELECT rc.i, rc.j, sum(rc.revenue) AS revenue
-              FROM ({cells_sql(f"SELECT id, x, y, revenue FROM ({ssql}) s0", "%(size)s", keep="id, revenue")}) rc
-             GROUP BY rc.i, rc.j),
-    agg AS (SELECT coalesce(cnt.i, rvs.i) AS i, coalesce(cnt.j, rvs.j) AS j, coalesce(cnt.count, 0) AS count,
-                   rvs.revenue FROM cnt FULL JOIN rvs ON rvs.i = cnt.i AND rvs.j = cnt.j)"""
-        rev_col = "coalesce(hexes.revenue, 0) AS revenue, true AS has_revenue"
-    else:
-        if rev is None:
-            csql, cparams = hex_cells_sql(session, scope, f)
-            rev_col, rparams, rev_sum = "NULL::numeric AS revenue, false AS has_revenue", {}, "NULL::numeric"
-        else:
-            joins, expr, rparams = rev
-            csql, cparams = hex_cells_sql(session, scope, f, revenue=(joins, expr))
-            rev_sum = "sum(cells.revenue)"
-            rev_col = "coalesce(hexes.revenue, 0) AS revenue, true AS has_revenue"
-        # one pass over the visible customers: cell index, count and revenue per cell
-        agg = f"""agg AS (SELECT cells.i, cells.j, count(*) AS count, {rev_sum} AS revenue
-                   FROM ({csql}) cells GROUP BY cells.i, cells.j)"""
+    joins, expr, rparams = _revenue_join(session, scope, as_of, "v.id", info)
+    csql, cparams = hex_cells_sql(session, scope, f, revenue=(joins, expr))
+    rev_col = "coalesce(hexes.revenue, 0) AS revenue, true AS has_revenue"
+    # one pass over the visible customers: cell index, count and revenue per cell
+    agg = """agg AS (SELECT cells.i, cells.j, count(*) AS count, sum(cells.revenue) AS revenue
+                   FROM ({csql}) cells GROUP BY cells.i, cells.j)""".replace("{csql}", csql)
     sql = f"""
     WITH {agg},
     pop AS (SELECT i, j, sum(population) AS population FROM (
@@ -343,3 +326,71 @@ def _by_hex(session, scope, f, size, as_of, info) -> dict:
       FROM hexes LEFT JOIN pop ON pop.i = hexes.i AND pop.j = hexes.j
      ORDER BY hexes.i, hexes.j"""
     return _features(_run(session, sql, {**cparams, **rparams, "size": size}))
+
+
+def _snapshot_view(session, scope, f, by, as_of, info):
+    """(snapshot view table, predicate) when the snapshot answers revenue exactly, else None."""
+    t = aggregates.view(aggregates.CUSTOMER_VIEW, "region_id", "revenue", "x", "y")
+    ok = aggregates.usable(session, scope, f, by, as_of, t)
+    if ok is None:
+        return None
+    info.source, info.refreshed_at = "snapshot", ok[0].refreshed_at
+    return t, ok[1]
+
+
+def _bin(i, j, weights=None):
+    """[((i, j), count or exact integer sum of `weights`)] per distinct cell."""
+    import numpy as np
+    if not len(i):
+        return []
+    key = (i << 32) + (j + (1 << 31))                # one int64 per cell (|i|, |j| < 2^31)
+    uniq, inv = np.unique(key, return_inverse=True)
+    if weights is None:
+        sums = np.bincount(inv, minlength=len(uniq))
+    else:                                            # integer cents: float64 sums are exact below 2^53
+        sums = np.rint(np.bincount(inv, weights=weights.astype(np.float64), minlength=len(uniq))).astype(np.int64)
+    return [((int(k >> 32), int((k & 0xFFFFFFFF) - (1 << 31))), int(v)) for k, v in zip(uniq.tolist(), sums.tolist())]
+
+
+def _by_hex_arrays(session, scope, f, size, snap) -> dict:
+    """Hex density computed in numpy: the visible customers' EPSG:3067 points (and, from
+    the snapshot `snap` = (view, predicate), the points and revenue in integer cents)
+    fetched with one binary COPY each, binned with `hexgrid.cells_of` — the arithmetic of
+    `cells_sql`, so the same cells — and summed exactly. A million points take a fraction
+    of the time of the same arithmetic row by row in SQL. Hexagon geometry, geodesic area
+    and population of the non-empty cells then come from PostGIS."""
+    from geo_crm.analytics.arrays import fetch_columns
+    from geo_crm.spatial.hexgrid import cells_of
+    pts = apply(select(func.ST_X(GEOM_3067).label("x"), func.ST_Y(GEOM_3067).label("y")).select_from(Customer),
+                f, scope).where(GEOM_3067.is_not(None))
+    cols = fetch_columns(session, pts, [("x", "float8"), ("y", "float8")])
+    cells: dict[tuple[int, int], list] = {}
+    for (i, j), n in _bin(*cells_of(cols["x"], cols["y"], size)):
+        cells[(i, j)] = [n, 0]
+    if snap is not None:
+        t, pred = snap
+        rv = fetch_columns(session, select(t.c.x, t.c.y, cast(func.round(t.c.revenue * 100), BigInteger))
+                           .where(pred), [("x", "float8"), ("y", "float8"), ("cents", "int8")])
+        for (i, j), c in _bin(*cells_of(rv["x"], rv["y"], size), rv["cents"]):
+            cells.setdefault((i, j), [0, 0])[1] = c
+    if not cells:
+        return _features([])
+    pi, pj = cell_sql("x", "y", "%(size)s")
+    ordered = sorted(cells)
+    sql = f"""
+    WITH c AS (SELECT * FROM unnest(%(ci)s::integer[], %(cj)s::integer[]) AS c(i, j)),
+    pop AS (SELECT i, j, sum(population) AS population FROM (
+              SELECT {pi} AS i, {pj} AS j, population FROM {PLACE_XY_SQL} p0) p GROUP BY i, j),
+    hexes AS (SELECT c.i, c.j, ST_Transform(ST_SetSRID(ST_Hexagon(%(size)s, c.i, c.j), 3067), 4326) AS h FROM c)
+    SELECT hexes.i, hexes.j, ST_Area(h::geography) / 1e6 AS area_km2, coalesce(pop.population, 0) AS population,
+           ST_AsGeoJSON(h, 6) AS geometry
+      FROM hexes LEFT JOIN pop ON pop.i = hexes.i AND pop.j = hexes.j
+     ORDER BY hexes.i, hexes.j"""
+    out = []
+    for r in _run(session, sql, {"ci": [k[0] for k in ordered], "cj": [k[1] for k in ordered], "size": size}):
+        n, cents = cells[(r["i"], r["j"])]
+        out.append({"id": f"{r['i']}:{r['j']}", "i": r["i"], "j": r["j"], "name": f"hex {r['i']},{r['j']}",
+                    "count": n, "area_km2": r["area_km2"], "population": r["population"],
+                    "revenue": cents / 100 if snap is not None else None, "has_revenue": snap is not None,
+                    "geometry": r["geometry"]})
+    return _features(out)

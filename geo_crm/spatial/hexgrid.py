@@ -91,3 +91,19 @@ def cells_sql(source: str, size_param: str = ":size", keep: str = "id") -> str:
     s3 = f"SELECT {keep}, ae, be, ao, bo, {dist} FROM ({s2}) s2 OFFSET 0"
     return (f"SELECT {keep}, (CASE WHEN {even} THEN 2 * ae ELSE 2 * ao + 1 END)::integer AS i, "
             f"(CASE WHEN {even} THEN be ELSE bo END)::integer AS j FROM ({s3}) s3")
+
+
+def cells_of(x, y, size: float):
+    """Vectorised `cell_of` (numpy float64 arrays of EPSG:3067 metres → int64 arrays i, j):
+    the same IEEE operations in the same order as `cells_sql` (np.rint rounds half to
+    even, as PostgreSQL's round(float8)), so the same cell for every point."""
+    import numpy as np
+    u = x / (3.0 * size)
+    v = y / (SQRT3 * size)
+    ae, be = np.rint(u), np.rint(v)
+    ao, bo = np.rint(u - 0.5), np.rint(v - 0.5)
+    de = 3.0 * (u - ae) * (u - ae) + (v - be) * (v - be)
+    do = 3.0 * (u - 0.5 - ao) * (u - 0.5 - ao) + (v - 0.5 - bo) * (v - 0.5 - bo)
+    even = (de < do) | ((de == do) & (2 * ae < 2 * ao + 1))
+    return (np.where(even, 2 * ae, 2 * ao + 1).astype(np.int64),
+            np.where(even, be, bo).astype(np.int64))

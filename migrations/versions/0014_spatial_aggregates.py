@@ -89,7 +89,7 @@ CREATE UNIQUE INDEX ux_mv_density_territory_revenue
 CREATE TABLE customer_tile_cell (
     cx integer NOT NULL,
     cy integer NOT NULL,
-    customers integer NOT NULL CHECK (customers >= 0),
+    customers integer NOT NULL,              -- no CHECK: INSERT ... ON CONFLICT checks the proposed delta row
     sum_mx numeric NOT NULL,
     sum_my numeric NOT NULL,
     PRIMARY KEY (cx, cy)
