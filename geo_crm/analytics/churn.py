@@ -174,8 +174,7 @@ def _as_of_figures(session: Session, scope: Scope, p: ReportParams, alerts, end,
                   whole_month_columns(s12.months)["revenue"] if s12.months else zero,
                   whole_month_columns(sc.months)["orders"] if sc.months else zero,
                   cast(last_order_column(sl.months[1]), Integer) if sl.months else cast(literal(-1), Integer))
-    k = fetch_columns(session, stmt, [("id", "int4"), ("rev", "int8"), ("recent", "int8"), ("last", "int4")],
-                      whole_tables=True)
+    k = fetch_columns(session, stmt, [("id", "int4"), ("rev", "int8"), ("recent", "int8"), ("last", "int4")])
     ranges = sorted(set(s12.edges) | set(sc.edges) | set(sl.edges))
     e = edge_orders(session, ranges)
     ids = sorted_unique(np.concatenate([k["id"], e["id"]]))

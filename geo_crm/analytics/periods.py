@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
-from sqlalchemy import BigInteger, Date, Integer, case, cast, column, func, literal, select, table, type_coerce
+from sqlalchemy import BigInteger, Date, Integer, cast, column, func, literal, select, table, type_coerce
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from geo_crm.analytics.arrays import PG_EPOCH, fetch_columns, from_date
+from geo_crm.analytics.arrays import PG_EPOCH, fetch_columns, from_date, sum_at
 from geo_crm.analytics.common import REVENUE_STATUSES
 from geo_crm.models import Order
 
@@ -79,10 +79,11 @@ def split_period(date_from: date, date_to: date, as_of: date | None) -> Split:
     return Split((m1, m2), tuple(edges))
 
 
-def _at(arr, idx):
-    """arr[idx] for a 1-based index into the view's array; 0 before the first month.
-    `idx` never exceeds the array (months after as_of are never asked)."""
-    return case((idx >= 1, arr[func.least(idx, func.cardinality(arr))]), else_=literal(0))
+def _at(arr, idx, before=0):
+    """arr[idx] for a 1-based index into the view's array; `before` when idx < 1 (a month
+    before the customer's first order: PostgreSQL yields NULL out of bounds). The index
+    is capped at the array's end (the view's as-of month), the latest month there is."""
+    return func.coalesce(arr[func.least(idx, func.cardinality(arr))], literal(before))
 
 
 def whole_month_columns(months: tuple[int, int]) -> dict:
@@ -98,9 +99,7 @@ def whole_month_columns(months: tuple[int, int]) -> dict:
 def last_order_column(month: int):
     """SQL expression over `mv_cum`: the last order day (days since 2000-01-01) up to the
     end of `month` (-1 when the customer had none by then)."""
-    c = mv_cum.c
-    idx = literal(month) - c.first_month + 1
-    return case((idx >= 1, c.last_day[func.least(idx, func.cardinality(c.last_day))]), else_=literal(-1))
+    return _at(mv_cum.c.last_day, literal(month) - mv_cum.c.first_month + 1, -1)
 
 
 def edge_orders(session: Session, edges, customer_in=None) -> dict[str, np.ndarray]:
@@ -122,22 +121,23 @@ def edge_orders(session: Session, edges, customer_in=None) -> dict[str, np.ndarr
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def per_customer(ids: np.ndarray, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def per_customer(ids: np.ndarray, rows: dict[str, np.ndarray], pos: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Edge orders summed per customer of the sorted unique `ids`: rev, margin (cents),
-    orders, last (latest day, -1 when none). Orders of other customers are ignored."""
+    orders, last (latest day, -1 when none). Orders of other customers are ignored.
+    `pos`: the rows' positions in `ids` when already known (every row's id in `ids`)."""
     n = len(ids)
     out = {"rev": np.zeros(n, np.int64), "margin": np.zeros(n, np.int64), "orders": np.zeros(n, np.int64),
            "last": np.full(n, -1, np.int64)}
     if n == 0 or len(rows["id"]) == 0:
         return out
-    pos = np.searchsorted(ids, rows["id"])
-    pos_c = np.minimum(pos, n - 1)
-    ok = ids[pos_c] == rows["id"]
-    pos_c = pos_c[ok]
-    np.add.at(out["rev"], pos_c, rows["rev"][ok])
-    np.add.at(out["margin"], pos_c, rows["margin"][ok])
-    np.add.at(out["orders"], pos_c, 1)
-    np.maximum.at(out["last"], pos_c, rows["day"][ok].astype(np.int64))
+    if pos is None:
+        pos = np.minimum(np.searchsorted(ids, rows["id"]), n - 1)
+        ok = ids[pos] == rows["id"]
+        pos, rows = pos[ok], {k: v[ok] for k, v in rows.items()}
+    out["rev"] = sum_at(n, pos, rows["rev"])
+    out["margin"] = sum_at(n, pos, rows["margin"])
+    out["orders"] = np.bincount(pos, minlength=n).astype(np.int64)
+    np.maximum.at(out["last"], pos, rows["day"].astype(np.int64))
     return out
 
 

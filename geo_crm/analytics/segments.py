@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from geo_crm.analytics.arrays import (PG_EPOCH, fetch_columns, from_date, percentile_cont, rank_min, sorted_unique,
                                       to_date)
 from geo_crm.analytics.common import ReportParams, Table, covers_everyone, customer_clauses, num, share
-from geo_crm.analytics.periods import edge_orders, last_order_column, mv_cum, per_customer, split_period
+from geo_crm.analytics.periods import _at, edge_orders, last_order_column, mv_cum, per_customer, split_period
 from geo_crm.analytics.revenue import customer_12m, describe_source, views_as_of
 from geo_crm.models import Customer, Opportunity, Region
 from geo_crm.security.scope import Scope
@@ -280,13 +280,14 @@ def _as_of_12m(session: Session, p: ReportParams) -> dict | None:
     def roll(arr, sp):
         if sp.months is None:
             return literal(0)
-        return _at_index(arr, literal(sp.months[1]) - c.first_month + 1)
+        return _at(arr, literal(sp.months[1]) - c.first_month + 1)
     s2 = sum((coef[k] * roll(c.revenue, sp) for k, sp in enumerate(splits)), literal(0))
     stmt = select(c.customer_id, cast(roll(c.revenue, splits[0]) - roll(c.revenue, splits[12]), BigInteger),
                   cast(s2, BigInteger), cast(roll(c.orders, splits[0]) - roll(c.orders, splits[12]), BigInteger),
                   cast(last_order_column(splits[0].months[1]) if splits[0].months else literal(-1), Integer))
+    # one table, no join: a parallel scan is fine here
     k = fetch_columns(session, stmt, [("id", "int4"), ("rev", "int8"), ("s2", "int8"), ("orders", "int8"),
-                                      ("last", "int4")], whole_tables=True)
+                                      ("last", "int4")])
     ranges = _merge([r for sp in splits for r in sp.edges])
     e = edge_orders(session, ranges)
     ids = sorted_unique(np.concatenate([k["id"], e["id"]]))
@@ -296,13 +297,14 @@ def _as_of_12m(session: Session, p: ReportParams) -> dict | None:
     at = np.searchsorted(ids, k["id"])
     for name in ("rev", "s2", "orders", "last"):
         out[name][at] = k[name]
+    e_pos = np.searchsorted(ids, e["id"])           # every edge customer is in ids
     for j, sp in enumerate(splits):
         if not sp.edges or not len(e["id"]):
             continue
         inside = np.zeros(len(e["id"]), bool)
         for a, b in sp.edges:
             inside |= (e["day"] >= from_date(a)) & (e["day"] <= from_date(b))
-        part = per_customer(ids, {name: v[inside] for name, v in e.items()})
+        part = per_customer(ids, {name: v[inside] for name, v in e.items()}, e_pos[inside])
         out["s2"] += coef[j] * part["rev"]
         if j in (0, 12):
             sign = 1 if j == 0 else -1
@@ -311,10 +313,6 @@ def _as_of_12m(session: Session, p: ReportParams) -> dict | None:
         if j == 0:
             out["last"] = np.maximum(out["last"], part["last"])
     return out
-
-
-def _at_index(arr, idx):
-    return case((idx >= 1, arr[func.least(idx, func.cardinality(arr))]), else_=literal(0))
 
 
 def _merge(ranges):
