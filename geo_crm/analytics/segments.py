@@ -32,7 +32,8 @@ from sqlalchemy.orm import Session
 from geo_crm.analytics.arrays import (PG_EPOCH, fetch_columns, from_date, percentile_cont, rank_min, sorted_unique,
                                       to_date)
 from geo_crm.analytics.common import ReportParams, Table, covers_everyone, customer_clauses, num, share
-from geo_crm.analytics.periods import _at, edge_orders, last_order_column, mv_cum, per_customer, split_period
+from geo_crm.analytics.periods import (_at, edge_orders, last_order_column, month_end, month_no, month_start,
+                                       mv_cum, per_customer, split_period)
 from geo_crm.analytics.revenue import customer_12m, describe_source, views_as_of
 from geo_crm.models import Customer, Opportunity, Region
 from geo_crm.security.scope import Scope
@@ -274,21 +275,31 @@ def _as_of_12m(session: Session, p: ReportParams) -> dict | None:
     as_of = p.as_of
     edges_d = [as_of - timedelta(days=-(-365 * k // 12)) for k in range(13)]
     coef = [11] + [-2] * 11 + [11]
-    splits = [split_period(date(1900, 1, 1), e, view_as_of) for e in edges_d]
+    # per edge date: the view's month to read, and live day ranges added (+1) or taken
+    # away (-1): C(d) = running total to the month before d + orders from its 1st to d,
+    # or, when d is in the second half of a month the view holds whole, the running
+    # total to d's month - the orders after d in it (fewer live days to read)
+    bounds = []
+    for j, d in enumerate(edges_d):
+        sp = split_period(date(1900, 1, 1), d, view_as_of)
+        m = month_no(d)
+        if j > 0 and sp.edges and m < month_no(view_as_of) and (month_end(m) - d) < (d - month_start(m)):
+            bounds.append((m, [((d + timedelta(days=1), month_end(m)), -1)]))
+        else:
+            bounds.append((sp.months[1] if sp.months else None, [(r, 1) for r in sp.edges]))
     c = mv_cum.c
 
-    def roll(arr, sp):
-        if sp.months is None:
-            return literal(0)
-        return _at(arr, literal(sp.months[1]) - c.first_month + 1)
-    s2 = sum((coef[k] * roll(c.revenue, sp) for k, sp in enumerate(splits)), literal(0))
-    stmt = select(c.customer_id, cast(roll(c.revenue, splits[0]) - roll(c.revenue, splits[12]), BigInteger),
-                  cast(s2, BigInteger), cast(roll(c.orders, splits[0]) - roll(c.orders, splits[12]), BigInteger),
-                  cast(last_order_column(splits[0].months[1]) if splits[0].months else literal(-1), Integer))
+    def roll(arr, j):
+        m = bounds[j][0]
+        return literal(0) if m is None else _at(arr, literal(m) - c.first_month + 1)
+    s2 = sum((coef[j] * roll(c.revenue, j) for j in range(13)), literal(0))
+    stmt = select(c.customer_id, cast(roll(c.revenue, 0) - roll(c.revenue, 12), BigInteger),
+                  cast(s2, BigInteger), cast(roll(c.orders, 0) - roll(c.orders, 12), BigInteger),
+                  cast(last_order_column(bounds[0][0]) if bounds[0][0] is not None else literal(-1), Integer))
     # one table, no join: a parallel scan is fine here
     k = fetch_columns(session, stmt, [("id", "int4"), ("rev", "int8"), ("s2", "int8"), ("orders", "int8"),
                                       ("last", "int4")])
-    ranges = _merge([r for sp in splits for r in sp.edges])
+    ranges = _merge([r for _, rs in bounds for r, _ in rs])
     e = edge_orders(session, ranges)
     ids = sorted_unique(np.concatenate([k["id"], e["id"]]))
     out = {"ids": ids, "rev": np.zeros(len(ids), np.int64), "s2": np.zeros(len(ids), np.int64),
@@ -298,20 +309,19 @@ def _as_of_12m(session: Session, p: ReportParams) -> dict | None:
     for name in ("rev", "s2", "orders", "last"):
         out[name][at] = k[name]
     e_pos = np.searchsorted(ids, e["id"])           # every edge customer is in ids
-    for j, sp in enumerate(splits):
-        if not sp.edges or not len(e["id"]):
-            continue
-        inside = np.zeros(len(e["id"]), bool)
-        for a, b in sp.edges:
-            inside |= (e["day"] >= from_date(a)) & (e["day"] <= from_date(b))
-        part = per_customer(ids, {name: v[inside] for name, v in e.items()}, e_pos[inside])
-        out["s2"] += coef[j] * part["rev"]
-        if j in (0, 12):
-            sign = 1 if j == 0 else -1
-            out["rev"] += sign * part["rev"]
-            out["orders"] += sign * part["orders"]
-        if j == 0:
-            out["last"] = np.maximum(out["last"], part["last"])
+    for j, (_, rs) in enumerate(bounds):
+        for (lo, hi), sign in rs:
+            if not len(e["id"]):
+                continue
+            inside = (e["day"] >= from_date(lo)) & (e["day"] <= from_date(hi))
+            part = per_customer(ids, {name: v[inside] for name, v in e.items()}, e_pos[inside])
+            out["s2"] += sign * coef[j] * part["rev"]
+            if j in (0, 12):
+                w = sign * (1 if j == 0 else -1)
+                out["rev"] += w * part["rev"]
+                out["orders"] += w * part["orders"]
+            if j == 0:                                  # always added ranges (see above)
+                out["last"] = np.maximum(out["last"], part["last"])
     return out
 
 
