@@ -386,3 +386,21 @@ def test_hex_arithmetic_in_python_sql_and_numpy_agrees_with_st_hexagon(connectio
             {"s": size, "i": [got[k][0] for k in range(len(pts))], "j": [got[k][1] for k in range(len(pts))],
              "x": [p[0] for p in pts], "y": [p[1] for p in pts]}).scalar()
         assert covered
+
+
+def test_territory_counts_equal_the_visible_customers_in_each_territory(api, connection):
+    """Unfiltered counts for the executive and the regional manager come from the membership
+    rows; they equal the visible located customers per territory (and the filtered path)."""
+    truth = Counter(r["territory_id"] for r in rows(connection, (
+        "SELECT ct.territory_id FROM customer_territory ct JOIN customer c ON c.id = ct.customer_id "
+        "WHERE c.geom IS NOT NULL")))
+    assert rows(connection, "SELECT count(*) AS n FROM customer_territory ct JOIN customer c ON c.id = ct.customer_id "
+                            "WHERE c.geom IS NULL")[0]["n"] == 0        # the invariant the fast path relies on
+    for user in ("executive", "regional"):
+        body = fc(api, user, "by=territory")
+        filtered = fc(api, user, "by=territory&level=key,major,ordinary,small")
+        got = {f["id"]: f["properties"]["count"] for f in body["features"]}
+        assert got == {t: truth[t] for t in got}
+        assert got == {f["id"]: f["properties"]["count"] for f in filtered["features"]}
+    mine = set(territory_ids(connection, "regional"))
+    assert set(got) == mine

@@ -267,10 +267,20 @@ def _by_territory(session, scope, f, as_of, simplify, info) -> dict:
                     f"JOIN customer_territory ct ON ct.customer_id = vis.id {joins} "
                     f"GROUP BY ct.territory_id) rvt ON rvt.territory_id = t.id")
         rev_col = "coalesce(rvt.revenue, 0) AS revenue, true AS has_revenue"
+    # Every customer of a territory the caller may list is visible when the caller sees
+    # everything or is a regional manager (who lists only their own territories, and sees
+    # every customer in them); `customer_territory` holds located customers only (the
+    # membership is point-in-polygon of customer.geom, migrations 0002/0015). Unfiltered,
+    # the counts are then the membership rows per territory: no million-row join.
+    unfiltered = f is None or not f.model_dump(exclude_none=True)
+    if unfiltered and (scope.sees_everything or scope.role == "regional_manager"):
+        counted = "customer_territory ct"
+    else:
+        counted = "vis JOIN customer_territory ct ON ct.customer_id = vis.id"
     sql = f"""
     WITH vis AS MATERIALIZED ({vsql}),
     tv AS ({tsql}),
-    cnt AS (SELECT ct.territory_id, count(*) AS count FROM vis JOIN customer_territory ct ON ct.customer_id = vis.id
+    cnt AS (SELECT ct.territory_id, count(*) AS count FROM {counted}
              WHERE ct.territory_id IN (SELECT id FROM tv) GROUP BY ct.territory_id)
     SELECT t.id, t.name, coalesce(cnt.count, 0) AS count, t.area_km2,
            (SELECT coalesce(sum(p.population), 0) FROM place p WHERE ST_Intersects(t.geom, p.geom)) AS population,
