@@ -122,6 +122,82 @@ def test_stored_region_matches_point_in_polygon_for_the_sample(db_session):
     assert db_session.scalar(select(func.count()).select_from(Customer).where(Customer.region_id.is_(None))) == 0
 
 
+_TRUTH = """
+    SELECT c.id,
+           (SELECT r.id FROM region r WHERE ST_Intersects(r.geom, c.geom) ORDER BY r.level DESC, r.id LIMIT 1) AS region_id,
+           (SELECT b.id FROM branch b WHERE ST_Intersects(b.service_area, c.geom)
+             ORDER BY b.geom <-> c.geom, b.id LIMIT 1) AS service_branch_id,
+           coalesce((SELECT array_agg(t.id ORDER BY t.id) FROM territory t WHERE ST_Intersects(t.geom, c.geom)),
+                    '{}') AS territories
+      FROM customer c WHERE c.id = ANY(:ids) ORDER BY c.id"""
+_STORED = """
+    SELECT c.id, c.region_id, c.service_branch_id,
+           coalesce((SELECT array_agg(ct.territory_id ORDER BY ct.territory_id) FROM customer_territory ct
+                      WHERE ct.customer_id = c.id), '{}') AS territories
+      FROM customer c WHERE c.id = ANY(:ids) ORDER BY c.id"""
+
+
+def test_membership_refresh_matches_point_in_polygon_truth(connection):
+    """crm_refresh_membership() (set-based, 0015) and the per-row triggers give exactly the
+    point-in-polygon answer: random points on land and at sea, every vertex of every
+    region, service area and territory outline (shared borders: the tie rules decide),
+    edge midpoints, points far outside, and a customer without a location."""
+    import numpy as np
+    rng = np.random.default_rng(11)
+    pts = [(float(x), float(y)) for x, y in zip(rng.uniform(19.0, 32.0, 400), rng.uniform(59.0, 70.5, 400))]
+    pts += [(10.0, 50.0), (-179.5, -89.0), (31.9, 59.1)]
+    pts += [tuple(p) for p in connection.execute(text("""
+        WITH outlines AS (SELECT geom FROM region UNION ALL SELECT service_area FROM branch
+                          UNION ALL SELECT geom FROM territory),
+             rings AS (SELECT (ST_DumpRings((ST_Dump(geom)).geom)).geom AS ring FROM outlines WHERE geom IS NOT NULL),
+             segs AS (SELECT ST_PointN(ST_ExteriorRing(ring), i) AS a, ST_PointN(ST_ExteriorRing(ring), i + 1) AS b
+                        FROM rings, generate_series(1, ST_NPoints(ST_ExteriorRing(ring)) - 1) i)
+        SELECT DISTINCT ST_X(p), ST_Y(p) FROM (
+            SELECT a AS p FROM segs
+            UNION ALL SELECT ST_LineInterpolatePoint(ST_MakeLine(a, b), 0.5) FROM segs) s""")).all()]
+    assert len(pts) > 3000
+    rows = [{"code": f"TM{i:05d}", "x": x, "y": y} for i, (x, y) in enumerate(pts)]
+    insert = text("INSERT INTO customer (code, name, geom, geocode_quality) "
+                  "VALUES (:code, 'Membership Oy', ST_SetSRID(ST_MakePoint(:x, :y), 4326), 'manual') RETURNING id")
+    ids = [connection.execute(insert, r).scalar() for r in rows]  # per-row triggers compute membership
+    ids.append(connection.execute(text(
+        "INSERT INTO customer (code, name, geocode_quality) VALUES ('TMNULL', 'Nowhere Oy', 'none') RETURNING id")
+    ).scalar())
+    sample_ids = connection.execute(text("SELECT id FROM customer WHERE code NOT LIKE 'TM%'")).scalars().all()
+    truth = connection.execute(text(_TRUTH), {"ids": ids}).all()
+    assert sum(1 for t in truth if t.region_id is None) > 20          # some points are at sea or abroad
+    assert sum(1 for t in truth if t.service_branch_id is not None) > 300
+    assert connection.execute(text(_STORED), {"ids": ids}).all() == truth   # per-row triggers
+
+    # scramble the stored membership (bulk mode: no triggers), then refresh set-based
+    connection.execute(text("SET LOCAL geo_crm.bulk = 'on'"))
+    connection.execute(text("UPDATE customer SET region_id = CASE WHEN id % 3 = 0 THEN NULL ELSE 1 END, "
+                            "service_branch_id = CASE WHEN id % 2 = 0 THEN NULL ELSE 2 END WHERE id = ANY(:ids)"),
+                       {"ids": ids})
+    connection.execute(text("DELETE FROM customer_territory WHERE customer_id = ANY(:ids) AND customer_id % 4 = 0"),
+                       {"ids": ids})
+    connection.execute(text("INSERT INTO customer_territory (customer_id, territory_id) SELECT id, 5 FROM customer "
+                            "WHERE id = ANY(:ids) AND id % 5 = 0 ON CONFLICT DO NOTHING"), {"ids": ids})
+    before = connection.execute(text(_STORED), {"ids": sample_ids}).all()
+    connection.execute(text("SELECT crm_refresh_membership()"))
+    assert connection.execute(text(_STORED), {"ids": ids}).all() == truth
+    assert connection.execute(text(_STORED), {"ids": sample_ids}).all() == before  # the sample was right already
+    assert connection.execute(text(_TRUTH), {"ids": sample_ids}).all() == before
+
+
+def test_membership_refresh_uses_the_spatial_indexes(connection):
+    """The set-based join (the query inside crm_compute_membership) runs area parts outer
+    and reaches the points through their GiST index."""
+    connection.execute(text("SELECT crm_compute_membership('customer')"))
+    plan = "\n".join(connection.execute(text(
+        "EXPLAIN SELECT p.id FROM crm_area_part x JOIN crm_area a USING (layer, area_id) "
+        "JOIN customer p ON p.geom && x.box AND ST_Intersects(a.geom, p.geom)")).scalars())
+    assert "idx_customer_geom" in plan, plan
+    assert connection.execute(text("SELECT count(*) FROM crm_membership")).scalar() == \
+        connection.execute(text("SELECT count(*) FROM customer WHERE region_id IS NOT NULL "
+                                "OR service_branch_id IS NOT NULL")).scalar()
+
+
 def test_audit_trigger_records_who_and_what(db_session):
     db_session.execute(text("SELECT set_config('geo_crm.user_id', '1', true), "
                             "set_config('geo_crm.username', 'admin', true)"))

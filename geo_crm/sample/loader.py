@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from geo_crm.sample import names
-from geo_crm.sample.textcopy import (NULL, cat, copy_columns, escape, ewkb_points, hundredths, nullable,
+from geo_crm.sample.textcopy import (NULL, cat, copy_columns, escape, ewkb_points, hundredths, lazy, nullable,
                                      timestamps_utc, txt, zfill)
 from geo_crm.security.passwords import hash_password
 
@@ -519,14 +519,19 @@ class _Generator:
         k = np.arange(1, m + 1)
         female = k % 2 == 1
         titles = np.array(names.TITLES)
-        tail = cat(zfill(k % 1000, 3), " ", zfill(k % 10000, 4))
+        person = names.person_names(rng, m, female)
+
+        def phone_tail(k):
+            return cat(zfill(k % 1000, 3), " ", zfill(k % 10000, 4))
         with _bulk_table(self.conn, "contact"):
             copy_columns(self.conn, "contact", {
-                "id": txt(k), "customer_id": txt(cust), "name": txt(names.person_names(rng, m, female)),
-                "gender": txt(np.where(female, "female", "male")),
-                "title": txt(titles[k % len(titles)]), "office_phone": cat("+358 9 ", tail),
-                "mobile_phone": cat("+358 50 ", tail), "email": cat("contact", k, "@example.fi"),
-                "is_primary": txt(first)}, freeze=True)
+                "id": lazy(txt, k), "customer_id": lazy(txt, cust), "name": lazy(txt, person),
+                "gender": lazy(lambda f: txt(np.where(f, "female", "male")), female),
+                "title": lazy(lambda k: txt(titles[k % len(titles)]), k),
+                "office_phone": lazy(lambda k: cat("+358 9 ", phone_tail(k)), k),
+                "mobile_phone": lazy(lambda k: cat("+358 50 ", phone_tail(k)), k),
+                "email": lazy(lambda k: cat("contact", k, "@example.fi"), k),
+                "is_primary": lazy(txt, first)}, freeze=True)
             self._step("contact indexes")
         self.stats["contacts"] = m
 
@@ -599,19 +604,22 @@ class _Generator:
 
         self._step(f"writing {mo:,} orders")
         ids = np.arange(1, mo + 1)
+        address, geom = self.cust_delivery_address, self.cust_geom
+        price_txt, cost_txt = _money(self.product_price), _money(self.product_cost)
         with _bulk_table(self.conn, "order_line"), _bulk_table(self.conn, "sales_order"):
             copy_columns(self.conn, "sales_order", {
-                "id": txt(ids), "number": cat("SO", zfill(ids, 8)), "customer_id": txt(cust),
-                "order_date": txt(odate), "delivery_date": txt(ddate), "status": txt(status),
-                "total_amount": _money(tot_amount), "total_cost": _money(tot_cost),
-                "total_load": txt(np.round(tot_load).astype(np.int64)),
-                "delivery_address": self.cust_delivery_address[cust - 1],
-                "delivery_geom": self.cust_geom[cust - 1]}, freeze=True)
+                "id": lazy(txt, ids), "number": lazy(lambda i: cat("SO", zfill(i, 8)), ids),
+                "customer_id": lazy(txt, cust), "order_date": lazy(txt, odate), "delivery_date": lazy(txt, ddate),
+                "status": lazy(txt, status), "total_amount": lazy(_money, tot_amount),
+                "total_cost": lazy(_money, tot_cost), "total_load": lazy(txt, np.round(tot_load).astype(np.int64)),
+                "delivery_address": lazy(lambda c: address[c - 1], cust),
+                "delivery_geom": lazy(lambda c: geom[c - 1], cust)}, freeze=True)
             self._step(f"writing {ln_order.size:,} order lines")
             copy_columns(self.conn, "order_line", {
-                "id": txt(np.arange(1, ln_order.size + 1)), "order_id": txt(ln_order),
-                "product_id": txt(ln_prod + 1), "quantity": txt(qty), "unit_price": _money(price),
-                "unit_cost": _money(cost), "amount": _money(amount)}, freeze=True)
+                "id": lazy(txt, np.arange(1, ln_order.size + 1)), "order_id": lazy(txt, ln_order),
+                "product_id": lazy(lambda p: txt(p + 1), ln_prod), "quantity": lazy(txt, qty),
+                "unit_price": lazy(lambda p: price_txt[p], ln_prod), "unit_cost": lazy(lambda p: cost_txt[p], ln_prod),
+                "amount": lazy(_money, amount)}, freeze=True)
             self._step("order indexes and foreign keys")
         self.stats["orders"] = mo
         self.stats["order_lines"] = int(ln_order.size)

@@ -7,7 +7,9 @@ finished chunk to the server while the next one is being formatted (the psycopg2
 call releases the GIL while it sends), so Python formatting and the server's parsing
 overlap on two cores.
 
-Values must already be in PostgreSQL text input form; `NULL` is the text `\\N`.
+A column is either an array of strings or a `lazy()` formatter that turns a slice of raw
+values into strings when its chunk is due, so the formatting of chunk k+1 runs while the
+server parses chunk k. Values must be in PostgreSQL text input form; `NULL` is `\\N`.
 Strings that may contain a backslash, tab or line break must go through `escape()`.
 """
 from __future__ import annotations
@@ -61,16 +63,28 @@ def nullable(values, is_null) -> np.ndarray:
 
 
 def cents(amount) -> np.ndarray:
-    """Money (EUR) rounded to cents as exact decimal text ("12.30"), half away from zero."""
-    c = np.round(np.abs(np.asarray(amount, dtype=float)) * 100).astype(np.int64)
-    sign = np.where(np.asarray(amount) < 0, "-", "")
-    return cat(sign, c // 100, ".", zfill(c % 100, 2))
+    """Money (EUR) rounded to cents as exact numeric text ("1230e-2" is 12.30): one integer
+    conversion instead of formatting a decimal point."""
+    c = np.round(np.asarray(amount, dtype=float) * 100).astype(np.int64)
+    return np.strings.add(c.astype(S), "e-2")
+
+
+class lazy:  # noqa: N801 - reads as a function at the call site
+    """A column formatted chunk by chunk: `fn(*(a[chunk] for a in arrays))`."""
+
+    def __init__(self, fn, *arrays) -> None:
+        self.fn, self.arrays = fn, arrays
+
+    def __len__(self) -> int:
+        return len(self.arrays[0])
+
+    def __getitem__(self, s: slice) -> np.ndarray:
+        return np.asarray(self.fn(*(a[s] for a in self.arrays)))
 
 
 def hundredths(c) -> np.ndarray:
-    """Integer hundredths (e.g. cents, a rating times 100) as decimal text ("4.67")."""
-    c = np.asarray(c, dtype=np.int64)
-    return cat(c // 100, ".", zfill(c % 100, 2))
+    """Integer hundredths (e.g. a rating times 100) as numeric text ("467e-2" is 4.67)."""
+    return np.strings.add(np.asarray(c, dtype=np.int64).astype(S), "e-2")
 
 
 def ewkb_points(lon, lat) -> np.ndarray:
@@ -116,7 +130,7 @@ def copy_columns(conn, table: str, columns: Mapping[str, np.ndarray], *, freeze:
     """COPY equally long text columns (see `txt`) into `table`; returns the row count.
     `freeze`: COPY FREEZE (only for a table truncated earlier in this transaction)."""
     names = list(columns)
-    cols = [np.asarray(columns[c]) for c in names]
+    cols = [columns[c] if isinstance(columns[c], lazy) else np.asarray(columns[c]) for c in names]
     n = len(cols[0]) if cols else 0
     if any(len(c) != n for c in cols):
         raise ValueError(f"{table}: columns of different lengths")

@@ -43,23 +43,31 @@ UPGRADE = r"""
 CREATE OR REPLACE FUNCTION crm_compute_membership(points regclass) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE n bigint;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.crm_area_part, pg_temp.crm_area_hit, pg_temp.crm_membership,
+  DROP TABLE IF EXISTS pg_temp.crm_area, pg_temp.crm_area_part, pg_temp.crm_area_hit, pg_temp.crm_membership,
                        pg_temp.crm_membership_territory;
   -- layer 1 regions (rank = level), 2 branch service areas (anchor = the branch), 3 territories
+  CREATE TEMP TABLE crm_area ON COMMIT DROP AS
+    SELECT 1::smallint AS layer, r.id AS area_id, r.level AS rank, NULL::geometry AS anchor, r.geom
+      FROM region r WHERE r.geom IS NOT NULL
+    UNION ALL
+    SELECT 2::smallint, b.id, 0, b.geom, b.service_area FROM branch b WHERE b.service_area IS NOT NULL
+    UNION ALL
+    SELECT 3::smallint, t.id, 0, NULL, t.geom FROM territory t WHERE t.geom IS NOT NULL;
+  ALTER TABLE crm_area ADD PRIMARY KEY (layer, area_id);
+  -- candidate boxes: the bounding boxes of each area cut into parts of at most 64 vertices,
+  -- widened by 1e-9 degrees so that rounding where a cut meets the outline loses no point
   CREATE TEMP TABLE crm_area_part ON COMMIT DROP AS
-    SELECT 1::smallint AS layer, rp.region_id AS area_id, rp.level AS rank, NULL::geometry AS anchor, rp.geom
-      FROM region_part rp
-    UNION ALL
-    SELECT 2::smallint, b.id, 0, b.geom, ST_Subdivide(b.service_area, 128) FROM branch b
-     WHERE b.service_area IS NOT NULL
-    UNION ALL
-    SELECT 3::smallint, t.id, 0, NULL, ST_Subdivide(t.geom, 128) FROM territory t WHERE t.geom IS NOT NULL;
+    SELECT layer, area_id, ST_Expand(ST_Envelope(ST_Subdivide(geom, 64)), 1e-9) AS box FROM crm_area
+     ORDER BY layer, area_id;
+  ANALYZE crm_area;
   ANALYZE crm_area_part;
-  -- parts outer, points inner through the points' GiST index
+  -- parts outer, points inner through the points' GiST index; the exact test is against the
+  -- whole area, which stays the same across a run of points (PostGIS caches its index)
   EXECUTE format($q$
     CREATE TEMP TABLE crm_area_hit ON COMMIT DROP AS
     SELECT p.id, a.layer, a.area_id, a.rank, CASE WHEN a.layer = 2 THEN p.geom <-> a.anchor END AS dist
-      FROM crm_area_part a JOIN %s p ON ST_Intersects(a.geom, p.geom)$q$, points);
+      FROM crm_area_part x JOIN crm_area a USING (layer, area_id)
+      JOIN %s p ON p.geom && x.box AND ST_Intersects(a.geom, p.geom)$q$, points);
   CREATE TEMP TABLE crm_membership ON COMMIT DROP AS
     SELECT coalesce(r.id, b.id) AS id, r.region_id, b.service_branch_id
       FROM (SELECT DISTINCT ON (id) id, area_id AS region_id FROM crm_area_hit WHERE layer = 1
@@ -72,6 +80,26 @@ BEGIN
   CREATE UNIQUE INDEX ON crm_membership (id);
   ANALYZE crm_membership;
   ANALYZE crm_membership_territory;
+  RETURN n;
+END $$;
+
+-- the per-row rules, exact too: the whole outline decides (0002 tested the subdivided
+-- parts, whose cut points are rounded, so a point on an outline could fall between them)
+CREATE OR REPLACE FUNCTION crm_region_for(p geometry) RETURNS integer LANGUAGE sql STABLE AS $$
+  SELECT r.id FROM region r
+   WHERE p IS NOT NULL AND ST_Intersects(r.geom, p)
+   ORDER BY r.level DESC, r.id LIMIT 1
+$$;
+
+CREATE OR REPLACE FUNCTION crm_refresh_territory(tid integer) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE n integer;
+BEGIN
+  DELETE FROM customer_territory WHERE territory_id = tid;
+  INSERT INTO customer_territory (customer_id, territory_id)
+  SELECT DISTINCT c.id, tid
+    FROM (SELECT ST_Expand(ST_Envelope(ST_Subdivide(geom, 64)), 1e-9) AS box, geom FROM territory WHERE id = tid) part
+    JOIN customer c ON c.geom && part.box AND ST_Intersects(part.geom, c.geom);
+  GET DIAGNOSTICS n = ROW_COUNT;
   RETURN n;
 END $$;
 
@@ -95,8 +123,26 @@ BEGIN
 END $$;
 """
 
-# crm_refresh_membership() as migration 0002 created it
+# the functions as migration 0002 created them
 PREVIOUS = r"""
+CREATE OR REPLACE FUNCTION crm_region_for(p geometry) RETURNS integer LANGUAGE sql STABLE AS $$
+  SELECT rp.region_id FROM region_part rp
+   WHERE p IS NOT NULL AND ST_Intersects(rp.geom, p)
+   ORDER BY rp.level DESC, rp.region_id LIMIT 1
+$$;
+
+CREATE OR REPLACE FUNCTION crm_refresh_territory(tid integer) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE n integer;
+BEGIN
+  DELETE FROM customer_territory WHERE territory_id = tid;
+  INSERT INTO customer_territory (customer_id, territory_id)
+  SELECT DISTINCT c.id, tid
+    FROM (SELECT ST_Subdivide(geom, 128) AS geom FROM territory WHERE id = tid) part
+    JOIN customer c ON ST_Intersects(part.geom, c.geom);
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END $$;
+
 CREATE OR REPLACE FUNCTION crm_refresh_membership() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE t record;
 BEGIN
