@@ -167,6 +167,23 @@ def test_report_pages_render_with_real_figures(web_login, api):
     assert bad.status_code == 200 and "flash-error" in bad.get_data(as_text=True)
 
 
+def test_page_says_which_days_are_live(web_login, monkeypatch):
+    """Whole months from the prefix-sum view + live edge days: the page names both."""
+    import geo_crm.web.reports as web_reports
+    real = web_reports.run
+
+    def mixed(*a, **kw):
+        rep = real(*a, **kw)
+        rep["source"] = {"kind": "mixed", "view": "mv_customer_month_cum", "refreshed_at": "2026-11-01T00:05:00+00:00",
+                         "as_of": "2026-11-01", "live_days": 17, "computed_at": "2026-11-02T10:00:00+00:00"}
+        return rep
+    monkeypatch.setattr(web_reports, "run", mixed)
+    html = web_login("executive").get("/reports/contribution?date_from=2026-03-15&date_to=2026-10-31") \
+        .get_data(as_text=True)
+    assert 'data-source="mixed"' in html and "mv_customer_month_cum" in html
+    assert "17 days" in html and "2026-11-01T00:05:00+00:00" in html
+
+
 def test_refresh_command(monkeypatch, database_url):
     from click.testing import CliRunner
 
