@@ -78,7 +78,7 @@ def _period_columns(session: Session, scope: Scope, p: ReportParams, split) -> d
         stmt = (select(Customer.id, w["revenue"], w["margin"], w["orders"], *_attrs(ct))
                 .join_from(mv_cum, Customer, Customer.id == mv_cum.c.customer_id)
                 .outerjoin(ct, and_(ct.customer_id == Customer.id, *_visible_territory(ct, scope)))
-                .where(*customer_clauses(scope, p), w["orders"] > 0))
+                .where(*customer_clauses(scope, p)))   # zero rows drop out below (rev > 0)
         parts.append(fetch_columns(session, stmt, COLUMNS, whole_tables=everyone))
     edges = edge_orders(session, split.edges, None if everyone else Order.customer_id.in_(population(scope, p)))
     e_ids = sorted_unique(edges["id"])

@@ -81,9 +81,10 @@ def split_period(date_from: date, date_to: date, as_of: date | None) -> Split:
 
 def _at(arr, idx, before=0):
     """arr[idx] for a 1-based index into the view's array; `before` when idx < 1 (a month
-    before the customer's first order: PostgreSQL yields NULL out of bounds). The index
-    is capped at the array's end (the view's as-of month), the latest month there is."""
-    return func.coalesce(arr[func.least(idx, func.cardinality(arr))], literal(before))
+    before the customer's first order: PostgreSQL yields NULL out of bounds). Callers
+    never ask past the view's as-of month, the arrays' last element (`views_as_of`
+    only answers when every report view was refreshed on the same date)."""
+    return func.coalesce(arr[idx], literal(before))
 
 
 def whole_month_columns(months: tuple[int, int]) -> dict:

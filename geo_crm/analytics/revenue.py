@@ -37,9 +37,12 @@ def freshness(session: Session) -> dict:
 
 
 def views_as_of(session: Session) -> date | None:
-    """The as-of date of the 12-month view when every report view is populated."""
+    """The as-of date of the report views when every one is populated and all were
+    refreshed as of the same date (else None: reports compute live)."""
     f = freshness(session)
     if len(f) < len(VIEWS) or not all(v["populated"] for v in f.values()):
+        return None
+    if len({v["as_of"] for v in f.values()}) != 1:   # refreshed together (one transaction)
         return None
     return f["mv_customer_revenue_12m"]["as_of"]
 
