@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from geo_crm.analytics.arrays import fetch_columns, from_date, sorted_unique, to_date
 from geo_crm.analytics.common import (WINDOW_DAYS, ReportParams, Table, covers_everyone, customer_clauses,
                                       in_population, num, share)
-from geo_crm.analytics.periods import (edge_orders, last_order_column, mv_cum, per_customer, split_period,
-                                       whole_month_columns)
+from geo_crm.analytics.periods import (Split, edge_orders, last_order_column, month_no, mv_cum, per_customer,
+                                       split_period, whole_month_columns)
 from geo_crm.analytics.revenue import customer_12m, describe_source, views_as_of
 from geo_crm.analytics.service import period_bounds
 from geo_crm.analytics.sqlutil import json_rows, run_json
@@ -168,12 +168,20 @@ def _as_of_figures(session: Session, scope: Scope, p: ReportParams, alerts, end,
     as_of = p.as_of
     s12 = split_period(as_of - timedelta(days=WINDOW_DAYS - 1), as_of, view_as_of)
     sc = split_period(cutoff, as_of, view_as_of)
-    sl = split_period(date(1900, 1, 1), cutoff - timedelta(days=1), view_as_of)
+    # the last order before cutoff matters only for customers without an order in
+    # cutoff..as_of: for them it is the last one up to the end of cutoff's month, which
+    # the view holds when that month is complete in it (else: up to cutoff - 1, live tail)
+    if month_no(cutoff) < month_no(view_as_of):
+        sl, last_month = Split(None, ()), month_no(cutoff)
+    else:
+        sl = split_period(date(1900, 1, 1), cutoff - timedelta(days=1), view_as_of)
+        last_month = sl.months[1] if sl.months else None
     zero = cast(literal(0), BigInteger)
     stmt = select(mv_cum.c.customer_id,
                   whole_month_columns(s12.months)["revenue"] if s12.months else zero,
                   whole_month_columns(sc.months)["orders"] if sc.months else zero,
-                  cast(last_order_column(sl.months[1]), Integer) if sl.months else cast(literal(-1), Integer))
+                  cast(last_order_column(last_month), Integer) if last_month is not None
+                  else cast(literal(-1), Integer))
     k = fetch_columns(session, stmt, [("id", "int4"), ("rev", "int8"), ("recent", "int8"), ("last", "int4")])
     ranges = sorted(set(s12.edges) | set(sc.edges) | set(sl.edges))
     e = edge_orders(session, ranges)
