@@ -29,13 +29,13 @@ import numpy as np
 from sqlalchemy import BigInteger, Date, Float, Integer, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
-from geo_crm.analytics.arrays import (PG_EPOCH, fetch_columns, from_date, percentile_cont, rank_min, sorted_unique,
+from geo_crm.analytics.arrays import (PG_EPOCH, fetch_columns, from_date, percentile_cont, rank_min,
                                       to_date)
-from geo_crm.analytics.common import ReportParams, Table, covers_everyone, customer_clauses, num, share
+from geo_crm.analytics.common import ReportParams, Table, covers_everyone, customer_clauses, num, population, share
 from geo_crm.analytics.periods import (_at, edge_orders, last_order_column, month_end, month_no, month_start,
                                        mv_cum, per_customer, split_period)
 from geo_crm.analytics.revenue import customer_12m, describe_source, views_as_of
-from geo_crm.models import Customer, Opportunity, Region
+from geo_crm.models import Customer, Opportunity, Order, Region
 from geo_crm.security.scope import Scope
 
 SEGMENTS = ("grow", "maintain", "develop", "drop")
@@ -58,7 +58,7 @@ def _scores(session: Session, scope: Scope, p: ReportParams) -> dict:
     orders in the 12 months); plus the medians and the source."""
     c12_q, src = customer_12m(session, p)
     live_days = None
-    fast = _as_of_12m(session, p) if src == "live" else None
+    plan = _as_of_plan(session, p) if src == "live" else None
     opp = (select(Opportunity.customer_id,
                   func.sum(Opportunity.amount * Opportunity.probability / 100.0).label("weighted"))
            .where(scope.opportunity_filter(), Opportunity.status == "open", Opportunity.customer_id.is_not(None))
@@ -69,7 +69,7 @@ def _scores(session: Session, scope: Scope, p: ReportParams) -> dict:
             cast(func.coalesce(func.hashtextextended(Customer.industry, 0), 0), BigInteger),
             cast(func.coalesce(Customer.industry.is_(None), False), Integer)]
     types = [("id", "int4"), ("region", "int4"), ("industry", "int8"), ("industry_null", "int4")]
-    if fast is None:
+    if plan is None:
         c12 = c12_q.subquery("c12")
         stmt = (select(*head, cast(func.coalesce(c12.c.revenue, 0), Float),
                        cast(func.coalesce(c12.c.trend_slope, 0), Float),
@@ -82,20 +82,21 @@ def _scores(session: Session, scope: Scope, p: ReportParams) -> dict:
                          ("last", "int4"), ("size", "float8")]
         d = fetch_columns(session, stmt, types, whole_tables=covers_everyone(scope, p))
     else:
-        stmt = (select(*head, cast(func.coalesce(opp.c.weighted, 0), Float), size)
+        # population, opportunities and the view's running totals in one merge-joined pass
+        stmt = (select(*head, cast(func.coalesce(opp.c.weighted, 0), Float), size, *plan["cols"])
                 .join(opp, opp.c.customer_id == Customer.id, isouter=True)
+                .join(mv_cum, mv_cum.c.customer_id == Customer.id, isouter=True)
                 .where(*customer_clauses(scope, p), Customer.status.not_in(("prospect", "lost"))))
-        d = fetch_columns(session, stmt, types + [("opp_weighted", "float8"), ("size", "float8")],
-                          whole_tables=covers_everyone(scope, p))
-        ids, f = fast["ids"], fast
-        pos = np.minimum(np.searchsorted(ids, d["id"]), max(len(ids) - 1, 0))
-        hit = (ids[pos] == d["id"]) if len(ids) else np.zeros(len(d["id"]), bool)
-        d["current"] = np.where(hit, f["rev"][pos] / 100, 0.0) if len(ids) else np.zeros(len(d["id"]))
-        d["slope"] = np.where(hit, f["s2"][pos] / 28600, 0.0) if len(ids) else np.zeros(len(d["id"]))
-        d["orders"] = np.where(hit, f["orders"][pos], 0) if len(ids) else np.zeros(len(d["id"]), np.int64)
-        d["last"] = np.where(hit, f["last"][pos], -1) if len(ids) else np.full(len(d["id"]), -1)
-        src = "mv_cum"
-        live_days = f["live_days"]
+        everyone = covers_everyone(scope, p)
+        d = fetch_columns(session, stmt, types + [("opp_weighted", "float8"), ("size", "float8"), ("rev", "int8"),
+                                                  ("s2", "int8"), ("orders", "int8"), ("last", "int4")],
+                          whole_tables=everyone)
+        order = np.argsort(d["id"], kind="stable")
+        d = {k: v[order] for k, v in d.items()}
+        _add_edges(session, plan, d, None if everyone else Order.customer_id.in_(population(scope, p)))
+        d["current"] = d.pop("rev") / 100            # exact cents → nearest float, as numeric → float8
+        d["slope"] = d.pop("s2") / 28600             # Σ (11 - 2 bucket) × cents / (2 × 100 × 143)
+        src, live_days = "mv_cum", plan["live_days"]
     order = np.argsort(d["id"], kind="stable")
     d = {k: v[order] for k, v in d.items()}
     cur = d["current"]
@@ -259,27 +260,27 @@ def _shape(res, p, session, src, live_days=None) -> dict:
             "map": {"value": "grow_share", "rows": reg_t.rows}}
 
 
-def _as_of_12m(session: Session, p: ReportParams) -> dict | None:
-    """The 12-month figures of `customer_12m` as of any date (exact), from the prefix-sum
-    view plus live partial months, without aggregating every order per customer:
-    with C(d) = a customer's cumulative revenue through day d and the bucket edges
-    e_k = as_of - ceil(365 k / 12) (k = 0..12; bucket k is (e_k+1, e_k]),
-        revenue = C(e_0) - C(e_12),  Σ (11 - 2 bucket) × amount = 11 C(e_0) - 2 Σ_{k=1..11} C(e_k) + 11 C(e_12),
-    so trend_slope = that sum / 2 / 143. C(d) = the view's running total to the month
-    before d's month (or to its as-of date) + the orders from there to d, live.
-    Returns {"ids", "rev" (cents), "s2" (2 × Σ weight × cents), "orders", "last" (day
-    of the last order up to as_of, -1 none), "live_days"}; None without the views."""
+def _as_of_plan(session: Session, p: ReportParams) -> dict | None:
+    """How to compute the 12-month figures of `customer_12m` as of any date (exact) from
+    the prefix-sum view plus live partial months, without aggregating every order per
+    customer. With C(d) = a customer's cumulative revenue through day d and the bucket
+    edges e_k = as_of - ceil(365 k / 12) (k = 0..12; bucket k is (e_k+1, e_k]):
+        revenue = C(e_0) - C(e_12),
+        Σ (11 - 2 bucket) × amount = 11 C(e_0) - 2 Σ_{k=1..11} C(e_k) + 11 C(e_12),
+    so trend_slope = that sum / 2 / 143 (the view's definition). C(d) = the view's running
+    total to the month before d's month (or to its as-of date) + the orders from there to
+    d, read live; when d lies in the second half of a month the view holds whole, the
+    running total to d's month - the orders after d in it (fewer days to read).
+    Returns {"cols": SQL columns over `mv_cum` (rev cents, s2 = 2 × Σ weight × cents,
+    orders, last order day up to as_of), "bounds", "coef", "live_days"}; None without
+    the views."""
     view_as_of = views_as_of(session)
     if view_as_of is None or p.source == "live":
         return None
     as_of = p.as_of
     edges_d = [as_of - timedelta(days=-(-365 * k // 12)) for k in range(13)]
     coef = [11] + [-2] * 11 + [11]
-    # per edge date: the view's month to read, and live day ranges added (+1) or taken
-    # away (-1): C(d) = running total to the month before d + orders from its 1st to d,
-    # or, when d is in the second half of a month the view holds whole, the running
-    # total to d's month - the orders after d in it (fewer live days to read)
-    bounds = []
+    bounds = []   # per edge date: (view month to read or None, [(live day range, +1 | -1)])
     for j, d in enumerate(edges_d):
         sp = split_period(date(1900, 1, 1), d, view_as_of)
         m = month_no(d)
@@ -293,36 +294,39 @@ def _as_of_12m(session: Session, p: ReportParams) -> dict | None:
         m = bounds[j][0]
         return literal(0) if m is None else _at(arr, literal(m) - c.first_month + 1)
     s2 = sum((coef[j] * roll(c.revenue, j) for j in range(13)), literal(0))
-    stmt = select(c.customer_id, cast(roll(c.revenue, 0) - roll(c.revenue, 12), BigInteger),
-                  cast(s2, BigInteger), cast(roll(c.orders, 0) - roll(c.orders, 12), BigInteger),
-                  cast(last_order_column(bounds[0][0]) if bounds[0][0] is not None else literal(-1), Integer))
-    # one table, no join: a parallel scan is fine here
-    k = fetch_columns(session, stmt, [("id", "int4"), ("rev", "int8"), ("s2", "int8"), ("orders", "int8"),
-                                      ("last", "int4")])
+    cols = [cast(roll(c.revenue, 0) - roll(c.revenue, 12), BigInteger), cast(s2, BigInteger),
+            cast(roll(c.orders, 0) - roll(c.orders, 12), BigInteger),
+            cast(last_order_column(bounds[0][0]) if bounds[0][0] is not None else literal(-1), Integer)]
     ranges = _merge([r for _, rs in bounds for r, _ in rs])
-    e = edge_orders(session, ranges)
-    ids = sorted_unique(np.concatenate([k["id"], e["id"]]))
-    out = {"ids": ids, "rev": np.zeros(len(ids), np.int64), "s2": np.zeros(len(ids), np.int64),
-           "orders": np.zeros(len(ids), np.int64), "last": np.full(len(ids), -1, np.int64),
-           "live_days": sum((b - a).days + 1 for a, b in ranges)}
-    at = np.searchsorted(ids, k["id"])
+    return {"cols": cols, "bounds": bounds, "coef": coef, "ranges": ranges,
+            "live_days": sum((b - a).days + 1 for a, b in ranges)}
+
+
+def _add_edges(session: Session, plan: dict, d: dict, customer_in=None) -> None:
+    """Add the live partial-month orders of `plan` to d["rev"], d["s2"], d["orders"],
+    d["last"] (arrays aligned with the sorted d["id"])."""
+    e = edge_orders(session, plan["ranges"], customer_in)
+    ids = d["id"]
+    if not len(e["id"]) or not len(ids):
+        return
+    pos = np.minimum(np.searchsorted(ids, e["id"]), len(ids) - 1)
+    ok = ids[pos] == e["id"]
+    e, pos = {k: v[ok] for k, v in e.items()}, pos[ok]
     for name in ("rev", "s2", "orders", "last"):
-        out[name][at] = k[name]
-    e_pos = np.searchsorted(ids, e["id"])           # every edge customer is in ids
-    for j, (_, rs) in enumerate(bounds):
+        d[name] = d[name].astype(np.int64)
+    for j, (_, rs) in enumerate(plan["bounds"]):
         for (lo, hi), sign in rs:
-            if not len(e["id"]):
-                continue
             inside = (e["day"] >= from_date(lo)) & (e["day"] <= from_date(hi))
-            part = per_customer(ids, {name: v[inside] for name, v in e.items()}, e_pos[inside])
-            out["s2"] += sign * coef[j] * part["rev"]
+            if not inside.any():
+                continue
+            part = per_customer(ids, {k: v[inside] for k, v in e.items()}, pos[inside])
+            d["s2"] += sign * plan["coef"][j] * part["rev"]
             if j in (0, 12):
                 w = sign * (1 if j == 0 else -1)
-                out["rev"] += w * part["rev"]
-                out["orders"] += w * part["orders"]
-            if j == 0:                                  # always added ranges (see above)
-                out["last"] = np.maximum(out["last"], part["last"])
-    return out
+                d["rev"] += w * part["rev"]
+                d["orders"] += w * part["orders"]
+            if j == 0:                                  # always added ranges (see _as_of_plan)
+                d["last"] = np.maximum(d["last"], part["last"])
 
 
 def _merge(ranges):
