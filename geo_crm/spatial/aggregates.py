@@ -10,9 +10,8 @@ nightly after `geo-crm reports refresh`) brings them forward and records the tim
 `report_refresh`.
 
 A density request may take its revenue from the snapshot when (1) the snapshot was
-taken on the request's `as_of`, (2) the caller's visibility is expressible on the
-snapshot's keys (sees everything; an account manager = owner; a regional manager's
-territories, by territory), and (3) every filter is one of level, status, industry,
+taken on the request's `as_of`, (2) the caller sees every customer (see
+`scope_predicate`), and (3) every filter is one of level, status, industry,
 owner_id, and region_id (region and hex) — otherwise revenue is summed from the orders.
 """
 from __future__ import annotations
@@ -83,18 +82,16 @@ def snapshot(session: Session) -> Snapshot | None:
 
 
 def scope_predicate(scope: Scope, t, by: str):
-    """The caller's visibility on a snapshot view `t`, or None when it cannot be
-    expressed there (revenue then comes from the orders)."""
+    """The caller's visibility on a snapshot view `t`, or None when the snapshot may not
+    answer for it (revenue then comes from the orders).
+
+    Only callers who see every customer use the snapshot. Ownership and territory
+    membership are keys of the snapshot, but as of the refresh: a customer reassigned or
+    moved out of a territory since then would still add its revenue to its former
+    owner's or manager's figures, an aggregate of a customer they may no longer see."""
     if not scope.can("order.read"):
         return None
-    if scope.sees_everything:
-        return true()
-    if scope.role == "account_manager" and scope.user_id is not None:
-        return t.c.owner_id == scope.user_id        # Scope: customers they own; orders of those
-    if scope.role == "regional_manager" and by == "territory":
-        # the territories listed are the manager's own, and every customer in them is visible
-        return true()
-    return None
+    return true() if scope.sees_everything else None
 
 
 def filter_predicate(f: CustomerFilter | None, t, by: str):

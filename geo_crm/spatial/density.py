@@ -348,18 +348,29 @@ def _snapshot_view(session, scope, f, by, as_of, info):
     return t, ok[1]
 
 
+DENSE_BINS = 4_000_000   # cells of the (i, j) bounding box up to which binning uses a dense array
+
+
 def _bin(i, j, weights=None):
-    """[((i, j), count or exact integer sum of `weights`)] per distinct cell."""
+    """[((i, j), count or exact integer sum of `weights`)] per distinct cell, in (i, j) order.
+    Integer weights (cents) are summed in float64: exact below 2^53."""
     import numpy as np
     if not len(i):
         return []
+    w = None if weights is None else weights.astype(np.float64)
+    i0, j0 = int(i.min()), int(j.min())
+    ni, nj = int(i.max()) - i0 + 1, int(j.max()) - j0 + 1
+    if ni * nj <= DENSE_BINS:                        # a small box (e.g. 1 km cells over Finland): bincount
+        sums = np.bincount((i - i0) * nj + (j - j0), weights=w, minlength=ni * nj)
+        keys = np.flatnonzero(np.bincount((i - i0) * nj + (j - j0), minlength=ni * nj)) if w is not None \
+            else np.flatnonzero(sums)
+        vals = np.rint(sums[keys]).astype(np.int64)
+        return [((i0 + k // nj, j0 + k % nj), v) for k, v in zip(keys.tolist(), vals.tolist())]
     key = (i << 32) + (j + (1 << 31))                # one int64 per cell (|i|, |j| < 2^31)
     uniq, inv = np.unique(key, return_inverse=True)
-    if weights is None:
-        sums = np.bincount(inv, minlength=len(uniq))
-    else:                                            # integer cents: float64 sums are exact below 2^53
-        sums = np.rint(np.bincount(inv, weights=weights.astype(np.float64), minlength=len(uniq))).astype(np.int64)
-    return [((int(k >> 32), int((k & 0xFFFFFFFF) - (1 << 31))), int(v)) for k, v in zip(uniq.tolist(), sums.tolist())]
+    sums = np.bincount(inv.ravel(), weights=w, minlength=len(uniq))
+    vals = np.rint(sums).astype(np.int64)
+    return [((int(k >> 32), int((k & 0xFFFFFFFF) - (1 << 31))), v) for k, v in zip(uniq.tolist(), vals.tolist())]
 
 
 def _by_hex_arrays(session, scope, f, size, snap) -> dict:
