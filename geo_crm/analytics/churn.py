@@ -143,7 +143,8 @@ def churn(session: Session, scope: Scope, p: ReportParams, *, inactive_months: i
                "churn_rate": share(total_l, total_c), "open_alerts": risk.get("customers", 0),
                "revenue_at_risk": num(risk.get("revenue") or 0), "inactive_months": inactive_months,
                "inactive_customers": res["inactive_n"], "as_of": p.as_of.isoformat()}
-    return {"report": "churn", "params": p.as_dict(), "source": describe_source(session, src, live_days=live_days), "summary": summary,
+    return {"report": "churn", "params": p.as_dict(), "source": describe_source(session, src, live_days=live_days),
+            "summary": summary,
             "tables": {"monthly": monthly_t.as_json(), "by_region": region_t.as_json(),
                        "by_level": rates(res["by_level"], "Level", named=False).as_json(),
                        "by_account_manager": rates(res["by_owner"], "Account manager").as_json(),

@@ -240,7 +240,8 @@ def _shape(res: dict, p: ReportParams, src: str, session, live_days: int | None 
     tables = {"top_customers": top, "abc": classes, "regions": dim(res["regions"], "Region"),
               "territories": dim(res["territories"], "Territory"), "branches": dim(res["branches"], "Service branch"),
               "account_managers": dim(res["owners"], "Account manager")}
-    return {"report": "contribution", "params": p.as_dict(), "source": describe_source(session, src, live_days=live_days),
+    return {"report": "contribution", "params": p.as_dict(),
+            "source": describe_source(session, src, live_days=live_days),
             "summary": summary, "tables": {k: v.as_json() for k, v in tables.items()},
             "charts": {"lorenz": lorenz}, "map": {"value": "revenue", "rows": tables["regions"].rows}}
 
