@@ -165,8 +165,9 @@ def _features(rows, id_key="id") -> dict:
         for extra in ("i", "j"):
             if extra in r:
                 props[extra] = r[extra]
-        feats.append({"type": "Feature", "id": r[id_key], "geometry": json.loads(r["geometry"]),
-                      "properties": props})
+        geom = r["geometry"]
+        feats.append({"type": "Feature", "id": r[id_key], "properties": props,
+                      "geometry": json.loads(geom) if isinstance(geom, str) else geom})
     return {"type": "FeatureCollection", "features": feats}
 
 
@@ -403,15 +404,16 @@ def _by_hex_arrays(session, scope, f, size, snap) -> dict:
     pop AS (SELECT i, j, sum(population) AS population FROM (
               SELECT {pi} AS i, {pj} AS j, population FROM {PLACE_XY_SQL} p0) p GROUP BY i, j),
     hexes AS (SELECT c.i, c.j, ST_Transform(ST_SetSRID(ST_Hexagon(%(size)s, c.i, c.j), 3067), 4326) AS h FROM c)
-    SELECT hexes.i, hexes.j, ST_Area(h::geography) / 1e6 AS area_km2, coalesce(pop.population, 0) AS population,
-           ST_AsGeoJSON(h, 6) AS geometry
-      FROM hexes LEFT JOIN pop ON pop.i = hexes.i AND pop.j = hexes.j
-     ORDER BY hexes.i, hexes.j"""
+    SELECT json_agg(json_build_array(hexes.i, hexes.j, ST_Area(h::geography) / 1e6, coalesce(pop.population, 0),
+                                     ST_AsGeoJSON(h, 6)::json) ORDER BY hexes.i, hexes.j)::text
+      FROM hexes LEFT JOIN pop ON pop.i = hexes.i AND pop.j = hexes.j"""
+    # one JSON document for all cells: one parse instead of one per hexagon
+    (doc,), = session.connection().exec_driver_sql(
+        sql, {"ci": [k[0] for k in ordered], "cj": [k[1] for k in ordered], "size": size}).all()
     out = []
-    for r in _run(session, sql, {"ci": [k[0] for k in ordered], "cj": [k[1] for k in ordered], "size": size}):
-        n, cents = cells[(r["i"], r["j"])]
-        out.append({"id": f"{r['i']}:{r['j']}", "i": r["i"], "j": r["j"], "name": f"hex {r['i']},{r['j']}",
-                    "count": n, "area_km2": r["area_km2"], "population": r["population"],
-                    "revenue": cents / 100 if snap is not None else None, "has_revenue": snap is not None,
-                    "geometry": r["geometry"]})
+    for i, j, area_km2, population, geometry in json.loads(doc):
+        n, cents = cells[(i, j)]
+        out.append({"id": f"{i}:{j}", "i": i, "j": j, "name": f"hex {i},{j}", "count": n, "area_km2": area_km2,
+                    "population": population, "revenue": cents / 100 if snap is not None else None,
+                    "has_revenue": snap is not None, "geometry": geometry})
     return _features(out)
