@@ -27,7 +27,7 @@ from geo_crm.analytics.common import (ReportParams, Table, covers_everyone, cust
                                       share)
 from geo_crm.analytics.periods import edge_orders, mv_cum, per_customer, split_period, whole_month_columns
 from geo_crm.analytics.revenue import choose_source, describe_source, period_revenue, views_as_of
-from geo_crm.models import Branch, Customer, CustomerTerritory, Order, Region, Territory, User
+from geo_crm.models import Branch, Customer, CustomerTerritory, Region, Territory, User
 from geo_crm.security.scope import Scope
 
 A_SHARE, B_SHARE = 0.8, 0.95
@@ -80,7 +80,7 @@ def _period_columns(session: Session, scope: Scope, p: ReportParams, split) -> d
                 .outerjoin(ct, and_(ct.customer_id == Customer.id, *_visible_territory(ct, scope)))
                 .where(*customer_clauses(scope, p)))   # zero rows drop out below (rev > 0)
         parts.append(fetch_columns(session, stmt, COLUMNS, whole_tables=everyone))
-    edges = edge_orders(session, split.edges, None if everyone else Order.customer_id.in_(population(scope, p)))
+    edges = edge_orders(session, split.edges, None if everyone else (lambda col: col.in_(population(scope, p))))
     e_ids = sorted_unique(edges["id"])
     known = sorted_unique(parts[0]["id"]) if parts else np.zeros(0, np.int32)
     if len(known):

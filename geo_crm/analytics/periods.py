@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
-from sqlalchemy import BigInteger, Date, Integer, cast, column, func, literal, select, table, type_coerce
+from sqlalchemy import BigInteger, Date, Integer, cast, column, func, literal, select, table, type_coerce, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -105,21 +105,22 @@ def last_order_column(month: int):
 
 def edge_orders(session: Session, edges, customer_in=None) -> dict[str, np.ndarray]:
     """Revenue orders dated in the edge ranges: {"id", "rev", "margin", "day"} per order
-    (cents; day since 2000-01-01). `customer_in`: optional predicate on Order.customer_id."""
-    parts = []
-    for a, b in edges:
-        stmt = (select(Order.customer_id, cast(Order.total_amount * 100, BigInteger),
-                       cast((Order.total_amount - Order.total_cost) * 100, BigInteger),
-                       type_coerce(Order.order_date - literal(PG_EPOCH, Date), Integer))
-                .where(Order.status.in_(REVENUE_STATUSES), Order.order_date >= a, Order.order_date <= b))
-        if customer_in is not None:
-            stmt = stmt.where(customer_in)
-        parts.append(fetch_columns(session, stmt, [("id", "int4"), ("rev", "int8"), ("margin", "int8"),
-                                                   ("day", "int4")]))
-    if not parts:
+    (cents; day since 2000-01-01). `customer_in(column)`: optional predicate on the
+    customer id (the population, applied once to all ranges). One statement: a UNION ALL
+    of index-only range scans of `ix_sales_order_revenue_date`."""
+    if not edges:
         return {"id": np.zeros(0, np.int32), "rev": np.zeros(0, np.int64), "margin": np.zeros(0, np.int64),
                 "day": np.zeros(0, np.int32)}
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    parts = [select(Order.customer_id.label("customer_id"), cast(Order.total_amount * 100, BigInteger).label("rev"),
+                    cast((Order.total_amount - Order.total_cost) * 100, BigInteger).label("margin"),
+                    type_coerce(Order.order_date - literal(PG_EPOCH, Date), Integer).label("day"))
+             .where(Order.status.in_(REVENUE_STATUSES), Order.order_date >= a, Order.order_date <= b)
+             for a, b in edges]
+    u = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("edge")
+    stmt = select(u.c.customer_id, u.c.rev, u.c.margin, u.c.day)
+    if customer_in is not None:
+        stmt = stmt.where(customer_in(u.c.customer_id))
+    return fetch_columns(session, stmt, [("id", "int4"), ("rev", "int8"), ("margin", "int8"), ("day", "int4")])
 
 
 def per_customer(ids: np.ndarray, rows: dict[str, np.ndarray], pos: np.ndarray | None = None) -> dict[str, np.ndarray]:

@@ -35,7 +35,7 @@ from geo_crm.analytics.common import ReportParams, Table, covers_everyone, custo
 from geo_crm.analytics.periods import (_at, edge_orders, last_order_column, month_end, month_no, month_start,
                                        mv_cum, per_customer, split_period)
 from geo_crm.analytics.revenue import customer_12m, describe_source, views_as_of
-from geo_crm.models import Customer, Opportunity, Order, Region
+from geo_crm.models import Customer, Opportunity, Region
 from geo_crm.security.scope import Scope
 
 SEGMENTS = ("grow", "maintain", "develop", "drop")
@@ -93,7 +93,7 @@ def _scores(session: Session, scope: Scope, p: ReportParams) -> dict:
                           whole_tables=everyone)
         order = np.argsort(d["id"], kind="stable")
         d = {k: v[order] for k, v in d.items()}
-        _add_edges(session, plan, d, None if everyone else Order.customer_id.in_(population(scope, p)))
+        _add_edges(session, plan, d, None if everyone else (lambda col: col.in_(population(scope, p))))
         d["current"] = d.pop("rev") / 100            # exact cents → nearest float, as numeric → float8
         d["slope"] = d.pop("s2") / 28600             # Σ (11 - 2 bucket) × cents / (2 × 100 × 143)
         src, live_days = "mv_cum", plan["live_days"]
