@@ -43,18 +43,15 @@ def fetch_columns(session: Session, stmt: Select, types: list[tuple[str, str]], 
         sql = cur.mogrify(str(compiled), compiled.params).decode()
         saved = None
         if whole_tables:
-            # merge joins, and no parallel workers: a parallel merge join makes every worker
-            # scan the whole inner index again (measured slower at 1M customers, 2 cores)
-            cur.execute("SELECT current_setting('enable_hashjoin'), current_setting('max_parallel_workers_per_gather'),"
-                        " set_config('enable_hashjoin', 'off', true),"
-                        " set_config('max_parallel_workers_per_gather', '0', true)")
-            saved = cur.fetchone()[:2]
+            # merge joins along the id indexes (parallel workers stay allowed: they split the
+            # outer scan and its per-row expressions; measured faster even on 2 busy cores)
+            cur.execute("SELECT current_setting('enable_hashjoin'), set_config('enable_hashjoin', 'off', true)")
+            saved = cur.fetchone()[0]
         try:
             cur.copy_expert(f"COPY ({sql}) TO STDOUT (FORMAT binary)", buf)
         finally:
             if saved is not None and raw.get_transaction_status() != 3:  # not in a failed transaction
-                cur.execute("SELECT set_config('enable_hashjoin', %s, true), "
-                            "set_config('max_parallel_workers_per_gather', %s, true)", saved)
+                cur.execute("SELECT set_config('enable_hashjoin', %s, true)", (saved,))
     data = buf.getbuffer()
     if bytes(data[:11]) != _SIGNATURE:
         raise RuntimeError("unexpected COPY binary header")
