@@ -36,8 +36,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from geo_crm.sample import names
-from geo_crm.sample.textcopy import (NULL, cat, copy_columns, escape, ewkb_points, hundredths, lazy, nullable,
-                                     timestamps_utc, txt, zfill)
+from geo_crm.sample.textcopy import (NULL, cat, copy_columns, day_text, digits, escape, ewkb_points, fields,
+                                     hundredths, lazy, null_where, nullable, stack, timestamps_utc, txt, utf8)
 from geo_crm.security.passwords import hash_password
 
 DATA = Path(__file__).resolve().parent.parent.parent / "sample_data"
@@ -157,11 +157,7 @@ def load_sample(engine: Engine, *, customers: int = 5000, seed: int = 42, as_of:
         conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
         gen = _Generator(conn, np.random.default_rng(seed), customers, as_of, log)
         stats = gen.run()
-    t0 = time_.monotonic()
-    with engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        conn.execute(text("ANALYZE"))
-    log(f"statistics updated (ANALYZE) in {time_.monotonic() - t0:.1f} s")
+    gen._step("committed")
     return stats
 
 
@@ -198,10 +194,14 @@ class _Generator:
         self._step("roads and address points")
         self.roads_and_addresses()
         self._advance_sequences()
+        # statistics inside the load's transaction: the churn scan plans with them and they
+        # commit with the data (no second pass over the big tables afterwards)
+        self._step("statistics (ANALYZE)")
+        self.conn.execute(text("ANALYZE"))
         self._step("churn scan")
-        self.conn.execute(text("ANALYZE customer, sales_order"))  # the scan's plan needs today's sizes
         from geo_crm.churn.service import scan as churn_scan
         self.stats["churn_alerts"] = churn_scan(self.conn, as_of=self.as_of).new
+        self.conn.execute(text("ANALYZE churn_alert"))
         self._step("committing")
         self.log(f"sample data generated in {time_.monotonic() - t0:.1f} s")
         return self.stats
@@ -236,7 +236,7 @@ class _Generator:
     def places(self) -> None:
         with open(DATA / "places_fi.csv", encoding="utf-8") as f:
             self.place_rows = list(csv.DictReader(f))
-        self.place_name = escape([p["name"] for p in self.place_rows])
+        self.place_name = utf8(escape([p["name"] for p in self.place_rows]))
         rows = [(int(p["geonameid"]), p["name"], p["asciiname"], int(p["population"]),
                  self.region_ids.get(p["region_code"]), _ewkt(float(p["lon"]), float(p["lat"])))
                 for p in self.place_rows]
@@ -258,9 +258,9 @@ class _Generator:
         lon = np.array([float(a["lon"]) for a in self.addresses])
         lat = np.array([float(a["lat"]) for a in self.addresses])
         self.addr_lon, self.addr_lat = lon, lat
-        self.addr_address = escape([f"{a['street']} {a['housenumber']}" for a in self.addresses])
-        self.addr_postcode = escape([a["postcode"] or "" for a in self.addresses])
-        self.addr_city = escape([a["city"] or "Helsinki" for a in self.addresses])
+        self.addr_address = utf8(escape([f"{a['street']} {a['housenumber']}" for a in self.addresses]))
+        self.addr_postcode = utf8(escape([a["postcode"] or "" for a in self.addresses]))
+        self.addr_city = utf8(escape([a["city"] or "Helsinki" for a in self.addresses]))
         centre = int(np.argmin((lon - lon.mean()) ** 2 + ((lat - lat.mean()) * 2) ** 2))
         a = self.addresses[centre]
         by_name = {p["name"]: p for p in self.place_rows}
@@ -428,7 +428,7 @@ class _Generator:
         c = self.conn
         c.execute(text("CREATE TEMP TABLE sample_point (id integer NOT NULL, geom geometry(Point, 4326) NOT NULL) "
                        "ON COMMIT DROP"))
-        copy_columns(c, "sample_point", {"id": txt(ids), "geom": geom})
+        copy_columns(c, "sample_point", {"id": ids, "geom": geom})
         c.execute(text("CREATE INDEX ON sample_point USING gist (geom)"))
         c.execute(text("ANALYZE sample_point"))
         c.execute(text("SELECT crm_compute_membership('sample_point')"))
@@ -474,31 +474,36 @@ class _Generator:
         self.cust_lon, self.cust_lat = lon, lat
         self.n_down = n_down
 
-        streets = np.array(names.STREETS)
+        streets = utf8(names.STREETS)
         rest = ids[n_down:]
-        address = np.concatenate([self.addr_address[down_idx],
-                                  cat(streets[(rest * 31) % len(streets)], " ", 1 + (rest * 7) % 120)])
-        postcode = np.concatenate([self.addr_postcode[down_idx], zfill((rest * 7919) % 99999, 5)])
-        city = np.concatenate([self.addr_city[down_idx], self.place_name[place_idx]])
-        quality = np.where(ids <= n_down, "exact", "address")
-        self.cust_delivery_address = cat(address, ", ", city)  # orders deliver here
+        address = stack(self.addr_address[down_idx],
+                        fields(streets[(rest * 31) % len(streets)], b" ", digits(1 + (rest * 7) % 120)))
+        postcode = stack(self.addr_postcode[down_idx], digits((rest * 7919) % 99999, 5))
+        city = stack(self.addr_city[down_idx], self.place_name[place_idx])
+        # orders deliver here
+        self.cust_delivery_address = np.ascontiguousarray(fields(address, b", ", city)).view(
+            f"S{address.shape[1] + 2 + city.shape[1]}").ravel()
         self.cust_geom = geom
-        created = (np.datetime64(self.as_of, "D") - age_days.astype("timedelta64[D]")).astype(str)
+        created = np.datetime64(self.as_of, "D") - age_days.astype("timedelta64[D]")
         sat = self.satisfaction_x100
+        owner_null = (statuses == "prospect") & (ids % 2 == 0)
         copy = {
-            "id": txt(ids), "code": cat("C", zfill(ids, 7)), "name": txt(name), "kind": txt(kinds),
-            "industry": txt(industries), "level": txt(levels), "status": txt(statuses), "credit_rating": txt(credit),
-            "employees": nullable(employees, person), "address": address, "postcode": postcode, "city": city,
-            "country": np.full(n, "FI"),
-            "phone": cat("+358 ", 40 + ids % 10, " ", zfill(ids % 1000, 3), " ", zfill(ids % 10000, 4)),
-            "email": cat("info", ids, "@example.fi"),
-            "owner_id": nullable(owners, (statuses == "prospect") & (ids % 2 == 0)),
-            "geom": geom, "geocode_quality": txt(quality),
-            "delivery_start": cat(zfill(start_h, 2), ":00"),
-            "delivery_end": cat(zfill(np.minimum(start_h + span_h, 20), 2), ":00"),
-            "service_min": txt(service_min), "created_at": cat(created, "T09:00:00+00:00"),
-            "region_id": nullable(region, region == 0), "service_branch_id": nullable(branch, branch == 0),
-            "satisfaction": np.where(sat > 0, hundredths(sat), NULL),
+            "id": ids, "code": lazy(lambda i: fields(b"C", digits(i, 7)), ids), "name": utf8(name),
+            "kind": kinds.astype("S"), "industry": industries.astype("S"), "level": levels.astype("S"),
+            "status": statuses.astype("S"), "credit_rating": credit.astype("S"),
+            "employees": lazy(null_where, employees, person), "address": address, "postcode": postcode,
+            "city": city, "country": np.full(n, b"FI"),
+            "phone": lazy(lambda i: fields(b"+358 ", digits(40 + i % 10), b" ", digits(i % 1000, 3), b" ",
+                                           digits(i % 10000, 4)), ids),
+            "email": lazy(lambda i: fields(b"info", digits(i), b"@example.fi"), ids),
+            "owner_id": lazy(null_where, owners, owner_null),
+            "geom": geom, "geocode_quality": np.where(ids <= n_down, b"exact", b"address"),
+            "delivery_start": lazy(lambda h: fields(digits(h, 2), b":00"), start_h),
+            "delivery_end": lazy(lambda h: fields(digits(h, 2), b":00"), np.minimum(start_h + span_h, 20)),
+            "service_min": service_min, "created_at": lazy(lambda d: fields(day_text(d), b"T09:00:00+00:00"), created),
+            "region_id": lazy(lambda r: null_where(r, r == 0), region),
+            "service_branch_id": lazy(lambda b: null_where(b, b == 0), branch),
+            "satisfaction": lazy(lambda x: null_where(hundredths(x), x == 0), sat),
         }
         with _bulk_table(self.conn, "customer"):
             copy_columns(self.conn, "customer", copy, freeze=True)
@@ -518,20 +523,20 @@ class _Generator:
         first = np.concatenate([[True], np.diff(cust) != 0]) if m else np.zeros(0, dtype=bool)
         k = np.arange(1, m + 1)
         female = k % 2 == 1
-        titles = np.array(names.TITLES)
+        titles = np.array(names.TITLES).astype("S")
         person = names.person_names(rng, m, female)
 
         def phone_tail(k):
-            return cat(zfill(k % 1000, 3), " ", zfill(k % 10000, 4))
+            return fields(digits(k % 1000, 3), b" ", digits(k % 10000, 4))
         with _bulk_table(self.conn, "contact"):
             copy_columns(self.conn, "contact", {
-                "id": lazy(txt, k), "customer_id": lazy(txt, cust), "name": lazy(txt, person),
-                "gender": lazy(lambda f: txt(np.where(f, "female", "male")), female),
-                "title": lazy(lambda k: txt(titles[k % len(titles)]), k),
-                "office_phone": lazy(lambda k: cat("+358 9 ", phone_tail(k)), k),
-                "mobile_phone": lazy(lambda k: cat("+358 50 ", phone_tail(k)), k),
-                "email": lazy(lambda k: cat("contact", k, "@example.fi"), k),
-                "is_primary": lazy(txt, first)}, freeze=True)
+                "id": k, "customer_id": cust, "name": np.strings.encode(person, "utf-8"),
+                "gender": np.where(female, b"female", b"male"),
+                "title": lazy(lambda k: titles[k % len(titles)], k),
+                "office_phone": lazy(lambda k: fields(b"+358 9 ", phone_tail(k)), k),
+                "mobile_phone": lazy(lambda k: fields(b"+358 50 ", phone_tail(k)), k),
+                "email": lazy(lambda k: fields(b"contact", digits(k), b"@example.fi"), k),
+                "is_primary": first}, freeze=True)
             self._step("contact indexes")
         self.stats["contacts"] = m
 
@@ -608,16 +613,16 @@ class _Generator:
         price_txt, cost_txt = _money(self.product_price), _money(self.product_cost)
         with _bulk_table(self.conn, "order_line"), _bulk_table(self.conn, "sales_order"):
             copy_columns(self.conn, "sales_order", {
-                "id": lazy(txt, ids), "number": lazy(lambda i: cat("SO", zfill(i, 8)), ids),
-                "customer_id": lazy(txt, cust), "order_date": lazy(txt, odate), "delivery_date": lazy(txt, ddate),
-                "status": lazy(txt, status), "total_amount": lazy(_money, tot_amount),
-                "total_cost": lazy(_money, tot_cost), "total_load": lazy(txt, np.round(tot_load).astype(np.int64)),
+                "id": ids, "number": lazy(lambda i: fields(b"SO", digits(i, 8)), ids),
+                "customer_id": cust, "order_date": lazy(day_text, odate), "delivery_date": lazy(day_text, ddate),
+                "status": status.astype("S9"), "total_amount": lazy(_money, tot_amount),
+                "total_cost": lazy(_money, tot_cost), "total_load": np.round(tot_load).astype(np.int64),
                 "delivery_address": lazy(lambda c: address[c - 1], cust),
                 "delivery_geom": lazy(lambda c: geom[c - 1], cust)}, freeze=True)
             self._step(f"writing {ln_order.size:,} order lines")
             copy_columns(self.conn, "order_line", {
-                "id": lazy(txt, np.arange(1, ln_order.size + 1)), "order_id": lazy(txt, ln_order),
-                "product_id": lazy(lambda p: txt(p + 1), ln_prod), "quantity": lazy(txt, qty),
+                "id": np.arange(1, ln_order.size + 1), "order_id": ln_order,
+                "product_id": ln_prod + 1, "quantity": qty,
                 "unit_price": lazy(lambda p: price_txt[p], ln_prod), "unit_cost": lazy(lambda p: cost_txt[p], ln_prod),
                 "amount": lazy(_money, amount)}, freeze=True)
             self._step("order indexes and foreign keys")
@@ -651,13 +656,13 @@ class _Generator:
         copy_columns(self.conn, "opportunity", {
             "id": txt(idx + 1), "source": txt(sources[idx % len(sources)]),
             "customer_id": nullable(cust, prospect), "prospect_name": np.where(prospect, txt(prospect_name), NULL),
-            "prospect_geom": np.where(prospect, prospect_geom, NULL),
+            "prospect_geom": null_where(prospect_geom, ~prospect),
             "summary": cat(txt(products[idx % len(products)]), " supply deal"),
             "contact_name": txt(names.person_names(rng, k)), "probability": txt(prob),
             "amount": _money(rng.lognormal(8.5, 1.0, size=k)), "stage": txt(stage_names[st]),
             "status": txt(status), "created_by": np.full(k, str(self.user_ids["sales"])),
             "assignee_id": txt(assignee), "assigned_at": ts, "created_at": ts,
-            "closed_at": np.where(status == "open", NULL, timestamps_utc(closed))})
+            "closed_at": null_where(timestamps_utc(closed), status == "open")})
         # stage history: lead → … → the current stage (won/lost after 1-4 open stages)
         open_steps = np.where(st < 4, st + 1, rng.integers(1, 5, size=k))
         path_len = np.where(st < 4, open_steps, open_steps + 1)
@@ -685,7 +690,7 @@ class _Generator:
             "id": txt(np.arange(1, sopp.size + 1)), "opportunity_id": txt(sopp + 1), "planned_on": txt(planned),
             "action": txt(actions[(sopp + sj) % len(actions)]),
             "result": np.where(done, txt(results[(sopp + sj) % len(results)]), NULL),
-            "done_at": np.where(done, timestamps_utc(planned + np.timedelta64(15, "h")), NULL),
+            "done_at": null_where(timestamps_utc(planned + np.timedelta64(15, "h")), ~done),
             "created_by": txt(assignee[sopp])})
         self.stats["opportunities"] = k
 
@@ -735,12 +740,12 @@ class _Generator:
             "creator_id": np.full(k, str(self.user_ids["account"])),
             "assignee_id": nullable(s["agent"], is_new),
             "assigned_by": np.where(is_new, NULL, str(self.user_ids["account"])),
-            "assigned_at": np.where(is_new, NULL, timestamps_utc(s["assigned"])),
+            "assigned_at": null_where(timestamps_utc(s["assigned"]), is_new),
             "handling_notes": np.where(is_handled, "Checked on site.", ""),
-            "handled_at": np.where(is_handled, timestamps_utc(s["handled"]), NULL),
+            "handled_at": null_where(timestamps_utc(s["handled"]), ~is_handled),
             "result": np.where(is_handled, "Resolved.", NULL),
-            "satisfaction": nullable(s["rating"], ~archived), "rated_at": np.where(archived, rated_at, NULL),
-            "reopen_count": txt(s["reopen"].astype(int)), "archived_at": np.where(archived, rated_at, NULL),
+            "satisfaction": nullable(s["rating"], ~archived), "rated_at": null_where(rated_at, ~archived),
+            "reopen_count": txt(s["reopen"].astype(int)), "archived_at": null_where(rated_at, ~archived),
             "created_at": timestamps_utc(s["created"])})
         # ratings: the low first rating of a reopened record, then the final one
         low = np.flatnonzero(s["reopen"])

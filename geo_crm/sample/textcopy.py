@@ -23,6 +23,69 @@ from numpy.dtypes import StringDType
 
 S = StringDType()
 NULL = "\\N"
+_TAB, _NL = np.array([[9]], dtype=np.uint8), np.array([[10]], dtype=np.uint8)
+
+
+# -- byte matrices: a column chunk as an (n, width) uint8 array, NUL-padded; the padding is
+# squeezed out when the rows are joined, so no per-value Python string is ever made ---------
+def digits(values, pad: int = 0) -> np.ndarray:
+    """Non-negative integers as ASCII digits (zero-padded to `pad` digits if given)."""
+    v = np.asarray(values, dtype=np.int64)
+    if v.size and v.min() < 0:
+        return as_matrix(v.astype(S))
+    top = int(v.max()) if v.size else 0
+    width = max(pad, len(str(top)))
+    power = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    out = ((v[:, None] // power) % 10 + 48).astype(np.uint8)
+    if not pad:
+        out[(v[:, None] < power) & (power > 1)] = 0  # leading zeros
+    return out
+
+
+def fields(*parts) -> np.ndarray:
+    """Side-by-side concatenation of byte matrices, arrays and constant bytes/str."""
+    mats = [p for p in parts if not isinstance(p, (bytes, str))]
+    n = len(mats[0]) if mats else 1
+    return np.hstack([np.tile(np.frombuffer(p.encode() if isinstance(p, str) else p, dtype=np.uint8), (n, 1))
+                      if isinstance(p, (bytes, str)) else as_matrix(p) for p in parts])
+
+
+def as_matrix(values) -> np.ndarray:
+    """Any column chunk (byte matrix, integers, bytes, text) as an (n, width) uint8 matrix."""
+    v = np.asarray(values)
+    if v.dtype == np.uint8 and v.ndim == 2:
+        return v
+    if v.dtype.kind in "iu":
+        return digits(v)
+    if v.dtype == bool:
+        v = np.where(v, b"t", b"f")
+    elif v.dtype.kind != "S":
+        v = np.strings.encode(v.astype(S), "utf-8")
+    v = np.ascontiguousarray(v)
+    return v.view(np.uint8).reshape(len(v), v.dtype.itemsize)
+
+
+def null_where(values, is_null) -> np.ndarray:
+    """A column chunk with NULL (\\N) where `is_null`."""
+    m = as_matrix(values)
+    if m.shape[1] < 2:
+        m = np.hstack([m, np.zeros((len(m), 2 - m.shape[1]), dtype=np.uint8)])
+    m = m.copy()
+    is_null = np.asarray(is_null, dtype=bool)
+    m[is_null] = 0
+    m[is_null, 0], m[is_null, 1] = ord("\\"), ord("N")
+    return m
+
+
+def day_text(values) -> np.ndarray:
+    """datetime64[D] dates as ISO bytes ("2026-11-01"), through a table of the few distinct days."""
+    d = np.asarray(values).astype("datetime64[D]").astype(np.int64)
+    if d.size == 0:
+        return np.zeros((0, 10), dtype=np.uint8)
+    lo = int(d.min())
+    table = np.arange(lo, int(d.max()) + 1).astype("datetime64[D]").astype("S10")
+    return table[d - lo]
+
 
 
 def txt(values) -> np.ndarray:
@@ -66,7 +129,7 @@ def cents(amount) -> np.ndarray:
     """Money (EUR) rounded to cents as exact numeric text ("1230e-2" is 12.30): one integer
     conversion instead of formatting a decimal point."""
     c = np.round(np.asarray(amount, dtype=float) * 100).astype(np.int64)
-    return np.strings.add(c.astype(S), "e-2")
+    return fields(digits(c), b"e-2")
 
 
 class lazy:  # noqa: N801 - reads as a function at the call site
@@ -84,7 +147,7 @@ class lazy:  # noqa: N801 - reads as a function at the call site
 
 def hundredths(c) -> np.ndarray:
     """Integer hundredths (e.g. a rating times 100) as numeric text ("467e-2" is 4.67)."""
-    return np.strings.add(np.asarray(c, dtype=np.int64).astype(S), "e-2")
+    return fields(digits(np.asarray(c, dtype=np.int64)), b"e-2")
 
 
 def ewkb_points(lon, lat) -> np.ndarray:
@@ -93,12 +156,28 @@ def ewkb_points(lon, lat) -> np.ndarray:
     rec = np.empty(lon.size, dtype=[("order", "u1"), ("type", "<u4"), ("srid", "<u4"), ("x", "<f8"), ("y", "<f8")])
     rec["order"], rec["type"], rec["srid"] = 1, 0x20000001, 4326
     rec["x"], rec["y"] = lon, np.asarray(lat, dtype="<f8")
-    return np.frombuffer(rec.tobytes().hex().encode("ascii"), dtype="S50").astype(S)
+    return np.frombuffer(rec.tobytes().hex().encode("ascii"), dtype="S50")
 
 
 def timestamps_utc(values) -> np.ndarray:
-    """datetime64 values (UTC) as ISO text with an explicit +00:00 offset."""
-    return cat(np.asarray(values).astype("datetime64[s]").astype(str), "+00:00")
+    """datetime64 values (UTC) as ISO bytes to the second with an explicit offset
+    ("2026-11-01T09:00:00+00:00"): the day through a table, the time as digits."""
+    t = np.asarray(values).astype("datetime64[s]").astype(np.int64)
+    day, sec = np.divmod(t, 86_400)
+    return fields(day_text(day.astype("datetime64[D]")), b"T", digits(sec // 3600, 2), b":",
+                  digits(sec // 60 % 60, 2), b":", digits(sec % 60, 2), b"+00:00")
+
+
+def stack(*chunks) -> np.ndarray:
+    """Byte matrices (or columns) of different widths one below the other."""
+    mats = [as_matrix(c) for c in chunks]
+    width = max(m.shape[1] for m in mats)
+    return np.vstack([np.pad(m, ((0, 0), (0, width - m.shape[1]))) for m in mats])
+
+
+def utf8(values) -> np.ndarray:
+    """Text as fixed-width UTF-8 bytes (indexing these copies bytes, not Python strings)."""
+    return np.strings.encode(np.asarray(values).astype(S), "utf-8")
 
 
 class _ChunkReader:
@@ -155,10 +234,13 @@ def copy_columns(conn, table: str, columns: Mapping[str, np.ndarray], *, freeze:
     try:
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
-            line = cols[0][start:stop]
-            for c in cols[1:]:
-                line = np.strings.add(np.strings.add(line, "\t"), c[start:stop])
-            data = ("\n".join(line.tolist()) + "\n").encode("utf-8")
+            parts = []
+            for c in cols:
+                parts += [as_matrix(c[start:stop]), _TAB]
+            parts[-1] = _NL
+            rows = np.hstack([p if p.shape[0] == stop - start else np.repeat(p, stop - start, axis=0)
+                              for p in parts])
+            data = rows[rows != 0].tobytes()
             if failure:
                 break
             reader.q.put(data)
