@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from geo_crm.customers.filters import CustomerFilter, FilterError
 from geo_crm.models import Customer
 from geo_crm.security.scope import Scope
-from geo_crm.spatial.density import PLACE_XY_SQL, _compile, _rename, _run, _visible_sql, density, hex_cells_sql
+from geo_crm.spatial.density import PLACE_XY_SQL, _rename, _run, _visible_sql, density, hex_cells_sql
 from geo_crm.spatial.hexgrid import SQRT3
 
 MIN_HOTSPOT_HEX_M = 1000

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Float, and_, cast, func, literal, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from geo_crm.customers.filters import (CustomerFilter, FilterError, apply, check_lonlat, distance_m,
                                        radius_envelope, within_radius)
-from geo_crm.http import Forbidden, NotFound
+from geo_crm.errors import Forbidden, NotFound
 from geo_crm.models import Branch, Customer, CustomerTerritory, Partner, Region, Territory
 from geo_crm.security.scope import Scope
 

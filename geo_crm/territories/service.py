@@ -15,8 +15,8 @@ from shapely import wkb
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from geo_crm.customers.filters import FilterError, parse_area_geojson
-from geo_crm.http import NotFound
+from geo_crm.customers.filters import FilterError
+from geo_crm.errors import NotFound, check_version
 from geo_crm.models import Region, Territory, TerritoryHistory, TerritoryRegion, User, UserTerritory
 from geo_crm.security.scope import Scope
 from geo_crm.territories.geometry import as_multi, ewkt, to_multipolygon
@@ -106,7 +106,6 @@ def create(session: Session, scope: Scope, *, name: str, geometry, description: 
 
 def update(session: Session, scope: Scope, territory_id: int, *, expected_version: int | None = None,
            allow_overlap: bool = False, **changes) -> Territory:
-    from geo_crm.api.framework import check_version  # the shared version rule
     t = get(session, scope, territory_id)
     check_version(t.version, expected_version)
     if "name" in changes and changes["name"] is not None:
@@ -128,7 +127,6 @@ def update(session: Session, scope: Scope, territory_id: int, *, expected_versio
 
 
 def remove(session: Session, scope: Scope, territory_id: int, expected_version: int | None = None) -> None:
-    from geo_crm.api.framework import check_version
     t = get(session, scope, territory_id)
     check_version(t.version, expected_version)
     _history(session, scope, t, "delete")
@@ -157,7 +155,6 @@ def split(session: Session, scope: Scope, territory_id: int, line_geojson, names
           expected_version: int | None = None) -> list[Territory]:
     """Split a territory by a drawn line (ST_Split) into two: the original keeps the
     larger part and its id, users and history; the other part becomes a new territory."""
-    from geo_crm.api.framework import check_version
     t = get(session, scope, territory_id)
     check_version(t.version, expected_version)
     try:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo_crm.http import NotFound
+from geo_crm.errors import NotFound
 from geo_crm.models import Branch
 from geo_crm.security.scope import Scope
 from geo_crm.territories.geometry import ewkt, to_multipolygon
