@@ -189,8 +189,11 @@ class _Generator:
         self.contacts()
         self.products()
         self.orders()
-        self.opportunities()
-        self.service_records()
+        with _bulk_table(self.conn, "development_plan_step"), _bulk_table(self.conn, "opportunity_stage_change"), \
+                _bulk_table(self.conn, "opportunity"):
+            self.opportunities()
+        with _bulk_table(self.conn, "service_rating"), _bulk_table(self.conn, "service_record"):
+            self.service_records()
         self._step("roads and address points")
         self.roads_and_addresses()
         self._advance_sequences()
@@ -662,7 +665,7 @@ class _Generator:
             "amount": _money(rng.lognormal(8.5, 1.0, size=k)), "stage": txt(stage_names[st]),
             "status": txt(status), "created_by": np.full(k, str(self.user_ids["sales"])),
             "assignee_id": txt(assignee), "assigned_at": ts, "created_at": ts,
-            "closed_at": null_where(timestamps_utc(closed), status == "open")})
+            "closed_at": null_where(timestamps_utc(closed), status == "open")}, freeze=True)
         # stage history: lead → … → the current stage (won/lost after 1-4 open stages)
         open_steps = np.where(st < 4, st + 1, rng.integers(1, 5, size=k))
         path_len = np.where(st < 4, open_steps, open_steps + 1)
@@ -677,7 +680,7 @@ class _Generator:
             "id": txt(np.arange(1, opp.size + 1)), "opportunity_id": txt(opp + 1),
             "from_stage": np.where(pos == 0, NULL, txt(stage_names[np.roll(to_stage, 1)])),
             "to_stage": txt(stage_names[to_stage]), "changed_at": timestamps_utc(changed),
-            "changed_by": np.full(opp.size, str(self.user_ids["sales"]))})
+            "changed_by": np.full(opp.size, str(self.user_ids["sales"]))}, freeze=True)
         # development plan: 1-3 weekly steps from creation; past ones done with a result
         n_steps = rng.integers(1, 4, size=k)
         sopp = np.repeat(idx, n_steps)
@@ -691,7 +694,7 @@ class _Generator:
             "action": txt(actions[(sopp + sj) % len(actions)]),
             "result": np.where(done, txt(results[(sopp + sj) % len(results)]), NULL),
             "done_at": null_where(timestamps_utc(planned + np.timedelta64(15, "h")), ~done),
-            "created_by": txt(assignee[sopp])})
+            "created_by": txt(assignee[sopp])}, freeze=True)
         self.stats["opportunities"] = k
 
     def plan_service_records(self) -> None:
@@ -746,7 +749,7 @@ class _Generator:
             "result": np.where(is_handled, "Resolved.", NULL),
             "satisfaction": nullable(s["rating"], ~archived), "rated_at": null_where(rated_at, ~archived),
             "reopen_count": txt(s["reopen"].astype(int)), "archived_at": null_where(rated_at, ~archived),
-            "created_at": timestamps_utc(s["created"])})
+            "created_at": timestamps_utc(s["created"])}, freeze=True)
         # ratings: the low first rating of a reopened record, then the final one
         low = np.flatnonzero(s["reopen"])
         final = np.flatnonzero(archived)
@@ -756,7 +759,7 @@ class _Generator:
         order = np.lexsort((np.concatenate([np.zeros(low.size), np.ones(final.size)]), rec))
         copy_columns(self.conn, "service_rating", {
             "id": txt(np.arange(1, rec.size + 1)), "service_record_id": txt(rec[order] + 1),
-            "rating": txt(rate[order]), "rated_at": timestamps_utc(when[order])})
+            "rating": txt(rate[order]), "rated_at": timestamps_utc(when[order])}, freeze=True)
         self.stats["service_records"] = k
 
     def roads_and_addresses(self) -> None:
