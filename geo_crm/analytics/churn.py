@@ -185,7 +185,7 @@ def _as_of_figures(session: Session, scope: Scope, p: ReportParams, alerts, end,
                   else cast(literal(-1), Integer))
     k = fetch_columns(session, stmt, [("id", "int4"), ("rev", "int8"), ("recent", "int8"), ("last", "int4")])
     ranges = sorted(set(s12.edges) | set(sc.edges) | set(sl.edges))
-    e = edge_orders(session, ranges)
+    e = edge_orders(session, ranges, margin=False)
     ids = sorted_unique(np.concatenate([k["id"], e["id"]]))
     rev, recent = np.zeros(len(ids), np.int64), np.zeros(len(ids), np.int64)
     last = np.full(len(ids), -1, np.int64)

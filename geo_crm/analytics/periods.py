@@ -103,24 +103,29 @@ def last_order_column(month: int):
     return _at(mv_cum.c.last_day, literal(month) - mv_cum.c.first_month + 1, -1)
 
 
-def edge_orders(session: Session, edges, customer_in=None) -> dict[str, np.ndarray]:
+def edge_orders(session: Session, edges, customer_in=None, *, margin: bool = True) -> dict[str, np.ndarray]:
     """Revenue orders dated in the edge ranges: {"id", "rev", "margin", "day"} per order
     (cents; day since 2000-01-01). `customer_in(column)`: optional predicate on the
     customer id (the population, applied once to all ranges). One statement: a UNION ALL
-    of index-only range scans of `ix_sales_order_revenue_date`."""
+    of index-only range scans of `ix_sales_order_revenue_date`. `margin=False`: margin
+    not fetched (zeros), a quarter less to transfer."""
     if not edges:
         return {"id": np.zeros(0, np.int32), "rev": np.zeros(0, np.int64), "margin": np.zeros(0, np.int64),
                 "day": np.zeros(0, np.int32)}
+    mar = [cast((Order.total_amount - Order.total_cost) * 100, BigInteger).label("margin")] if margin else []
     parts = [select(Order.customer_id.label("customer_id"), cast(Order.total_amount * 100, BigInteger).label("rev"),
-                    cast((Order.total_amount - Order.total_cost) * 100, BigInteger).label("margin"),
-                    type_coerce(Order.order_date - literal(PG_EPOCH, Date), Integer).label("day"))
+                    *mar, type_coerce(Order.order_date - literal(PG_EPOCH, Date), Integer).label("day"))
              .where(Order.status.in_(REVENUE_STATUSES), Order.order_date >= a, Order.order_date <= b)
              for a, b in edges]
     u = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("edge")
-    stmt = select(u.c.customer_id, u.c.rev, u.c.margin, u.c.day)
+    stmt = select(u.c.customer_id, u.c.rev, *([u.c.margin] if margin else []), u.c.day)
     if customer_in is not None:
         stmt = stmt.where(customer_in(u.c.customer_id))
-    return fetch_columns(session, stmt, [("id", "int4"), ("rev", "int8"), ("margin", "int8"), ("day", "int4")])
+    out = fetch_columns(session, stmt, [("id", "int4"), ("rev", "int8")] + ([("margin", "int8")] if margin else [])
+                        + [("day", "int4")])
+    if not margin:
+        out["margin"] = np.zeros(len(out["id"]), np.int64)
+    return out
 
 
 def per_customer(ids: np.ndarray, rows: dict[str, np.ndarray], pos: np.ndarray | None = None) -> dict[str, np.ndarray]:

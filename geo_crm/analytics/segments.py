@@ -305,7 +305,7 @@ def _as_of_plan(session: Session, p: ReportParams) -> dict | None:
 def _add_edges(session: Session, plan: dict, d: dict, customer_in=None) -> None:
     """Add the live partial-month orders of `plan` to d["rev"], d["s2"], d["orders"],
     d["last"] (arrays aligned with the sorted d["id"])."""
-    e = edge_orders(session, plan["ranges"], customer_in)
+    e = edge_orders(session, plan["ranges"], customer_in, margin=False)
     ids = d["id"]
     if not len(e["id"]) or not len(ids):
         return
