@@ -443,8 +443,7 @@ class _Generator:
         with c.connection.dbapi_connection.cursor() as cur:
             cur.copy_expert("COPY (SELECT id, coalesce(region_id, 0), coalesce(service_branch_id, 0) "
                             "FROM crm_membership) TO STDOUT", buf)
-        buf.seek(0)
-        m = np.loadtxt(buf, dtype=np.int64, ndmin=2) if buf.getvalue() else np.zeros((0, 3), dtype=np.int64)
+        m = np.array(buf.getvalue().split(), dtype=np.int64).reshape(-1, 3)
         region = np.zeros(len(ids) + 1, dtype=np.int64)
         branch = np.zeros(len(ids) + 1, dtype=np.int64)
         region[m[:, 0]] = m[:, 1]

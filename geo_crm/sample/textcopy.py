@@ -1,16 +1,19 @@
 """Bulk COPY of whole numpy columns in PostgreSQL's text format.
 
-Rows are never built one by one in Python: every column is turned into an array of
-strings with vectorised numpy string operations (`numpy.strings` on `StringDType`),
-the columns are joined with tabs a chunk at a time, and a second thread streams each
-finished chunk to the server while the next one is being formatted (the psycopg2 COPY
-call releases the GIL while it sends), so Python formatting and the server's parsing
-overlap on two cores.
+Rows are never built one by one in Python. A column chunk becomes an (n, width) uint8
+matrix of its text, padded with NUL bytes: integers as digit arithmetic (`digits`),
+dates and timestamps through a small table of the distinct days (`day_text`,
+`timestamps_utc`), text as fixed-width UTF-8 (`utf8`), points as hex EWKB
+(`ewkb_points`). The matrices of a chunk are laid side by side with tab and newline
+columns and the NUL padding is squeezed out in one boolean selection, which leaves
+exactly the COPY text. A second thread streams each finished chunk to the server while
+the next is formatted (psycopg2's COPY releases the GIL while it sends), so Python
+formatting and the server's parsing overlap on two cores.
 
-A column is either an array of strings or a `lazy()` formatter that turns a slice of raw
-values into strings when its chunk is due, so the formatting of chunk k+1 runs while the
-server parses chunk k. Values must be in PostgreSQL text input form; `NULL` is `\\N`.
-Strings that may contain a backslash, tab or line break must go through `escape()`.
+A column is an array (integers, bytes, text, a byte matrix) or a `lazy()` formatter that
+turns a slice of raw values into one when its chunk is due. Values must be in the text
+input form of their column; NULL is `\\N` (`null_where`); text from outside (OSM,
+GeoNames) goes through `escape()` first.
 """
 from __future__ import annotations
 
