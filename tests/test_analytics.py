@@ -384,6 +384,14 @@ def test_materialised_views_match_live(db_session):
             a = churn(db_session, SYSTEM, p.with_(source="live"), inactive_months=months)
             b = churn(db_session, SYSTEM, p, inactive_months=months)
             assert a["summary"] == b["summary"] and a["tables"] == b["tables"], (frm, to, months)
+    # the prefix-sum path filters through the caller's scope like the live one
+    regional = Scope.for_user(db_session.execute(select(User).where(User.username == "regional")).scalar_one())
+    p = ReportParams(date_from=date(2026, 3, 15), date_to=date(2026, 10, 20), source="auto")
+    for fn in (contribution, churn, segments):
+        a, b = fn(db_session, regional, p.with_(source="live")), fn(db_session, regional, p)
+        assert b["source"]["kind"] == "mixed"
+        assert a["summary"] == b["summary"] and a["tables"] == b["tables"], fn.__name__
+        assert b["summary"] != fn(db_session, SYSTEM, p)["summary"], fn.__name__   # a real restriction
     # a second refresh runs CONCURRENTLY (needs the unique indexes) and logs the time
     refresh_views(db_session, concurrently=True)
     assert db_session.execute(text("SELECT count(*) FROM report_refresh")).scalar() == 3
