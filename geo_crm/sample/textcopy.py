@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from numpy.dtypes import StringDType
@@ -253,20 +253,3 @@ def copy_columns(conn, table: str, columns: Mapping[str, np.ndarray], *, freeze:
     if failure:
         raise failure[0]
     return n
-
-
-def copy_rows(conn, table: str, columns: list[str], rows: Iterable[tuple]) -> int:
-    """COPY a few Python rows (None for NULL); for small reference tables."""
-    rows = list(rows)
-    if not rows:
-        return 0
-    cols = {c: np.array([NULL if r[i] is None else _scalar(r[i]) for r in rows], dtype=S)
-            for i, c in enumerate(columns)}
-    return copy_columns(conn, table, cols)
-
-
-def _scalar(v) -> str:
-    if isinstance(v, bool):
-        return "t" if v else "f"
-    s = str(v)
-    return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
