@@ -133,13 +133,23 @@ def sample() -> None:
 @click.option("--customers", default=5000, show_default=True, type=click.IntRange(10, 5_000_000))
 @click.option("--seed", default=42, show_default=True)
 @click.option("--if-empty", is_flag=True, help="do nothing when customers exist already")
-def sample_load(customers: int, seed: int, if_empty: bool) -> None:
+@click.option("--refresh/--no-refresh", default=True, show_default=True,
+              help="refresh the report views and density snapshot afterwards (as `geo-crm reports refresh`)")
+def sample_load(customers: int, seed: int, if_empty: bool, refresh: bool) -> None:
     """Load the sample data (deterministic for a seed; re-running replaces it)."""
+    import time
+
+    from geo_crm.matviews import refresh_scheduled
     from geo_crm.sample.loader import load_sample
     engine = _engine()
+    t0 = time.perf_counter()
     stats = load_sample(engine, customers=customers, seed=seed, if_empty=if_empty, log=click.echo)
     if stats:
-        click.echo("loaded: " + ", ".join(f"{k}={v}" for k, v in stats.items()))
+        click.echo("loaded: " + ", ".join(f"{k}={v}" for k, v in stats.items())
+                   + f" in {time.perf_counter() - t0:.1f} s")
+        if refresh:
+            dt = refresh_scheduled(engine, concurrently=False, log=click.echo)
+            click.echo(f"report views and density snapshot refreshed in {dt:.1f} s")
 
 
 # -- users ----------------------------------------------------------------------------------

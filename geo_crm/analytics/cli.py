@@ -1,7 +1,7 @@
-"""`geo-crm reports ...`: refresh the report materialised views.
+"""`geo-crm reports ...`: refresh the report materialised views and the density
+revenue snapshot.
 
-Schedule it, e.g. nightly shortly after midnight (the 12-month view is "as of" the
-refresh date) and hourly for the monthly view if you like:
+Schedule it nightly shortly after midnight (the views are "as of" the refresh date):
 
     5 0 * * *  cd /srv/geo-crm && .venv/bin/geo-crm reports refresh >> /var/log/geo-crm/reports.log 2>&1
 """
@@ -18,21 +18,17 @@ def reports() -> None:
 @reports.command("refresh")
 @click.option("--no-concurrently", is_flag=True, help="plain REFRESH (locks readers; faster)")
 def refresh(no_concurrently: bool) -> None:
-    """Refresh the report materialised views (CONCURRENTLY once populated).
+    """Refresh the report views and the density revenue snapshot (CONCURRENTLY once
+    populated, so readers are not blocked).
 
     \b
     Schedule nightly, e.g. crontab:
       5 0 * * *  cd /srv/geo-crm && .venv/bin/geo-crm reports refresh >> /var/log/geo-crm/reports.log 2>&1
     """
-    from sqlalchemy import text
-    from sqlalchemy.orm import Session
-
-    from geo_crm.analytics.revenue import refresh_views
     from geo_crm.cli import _engine
-    with Session(_engine()) as s, s.begin():
-        s.execute(text("SET LOCAL statement_timeout = 0"))
-        refresh_views(s, concurrently=not no_concurrently, log=click.echo)
-    click.echo("report views refreshed")
+    from geo_crm.matviews import refresh_scheduled
+    total = refresh_scheduled(_engine(), concurrently=not no_concurrently, log=click.echo)
+    click.echo(f"report views and density snapshot refreshed in {total:.1f} s")
 
 
 @reports.command("status")

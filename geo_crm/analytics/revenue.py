@@ -7,19 +7,17 @@ below is the same definition as the views in migrations/versions/0007.
 """
 from __future__ import annotations
 
-import time
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Date, Float, Integer, cast, column, func, literal, select, table, text, type_coerce
+from sqlalchemy import Date, Float, Integer, cast, column, func, literal, select, table, type_coerce
 from sqlalchemy.orm import Session
 
+from geo_crm import matviews
 from geo_crm.analytics.common import REVENUE_STATUSES, WINDOW_DAYS, ReportParams
 from geo_crm.models import Order
 
-VIEWS = ("mv_customer_month", "mv_customer_revenue_12m", "mv_customer_month_cum")  # refresh order
+VIEWS = ("mv_customer_revenue_12m", "mv_customer_month_cum")  # refresh order
 
-mv_month = table("mv_customer_month", column("customer_id", Integer), column("month", Date),
-                 column("revenue"), column("cost"), column("orders", Integer))
 mv_12m = table("mv_customer_revenue_12m", column("customer_id", Integer), column("as_of", Date),
                column("revenue"), column("margin"), column("orders", Integer), column("trend_slope", Float),
                column("last_order_date", Date), column("first_order_date", Date))
@@ -28,12 +26,7 @@ mv_12m = table("mv_customer_revenue_12m", column("customer_id", Integer), column
 # -- freshness --------------------------------------------------------------------------
 def freshness(session: Session) -> dict:
     """{view: {"populated", "refreshed_at", "as_of", "duration_ms"}} for the report views."""
-    rows = session.execute(text(
-        "SELECT m.matviewname, m.ispopulated, r.refreshed_at, r.as_of, r.duration_ms "
-        "FROM pg_matviews m LEFT JOIN report_refresh r ON r.view_name = m.matviewname "
-        "WHERE m.schemaname = current_schema() AND m.matviewname = ANY(:v)"), {"v": list(VIEWS)}).all()
-    return {r[0]: {"populated": bool(r[1]), "refreshed_at": r[2], "as_of": r[3], "duration_ms": r[4]}
-            for r in rows}
+    return matviews.status(session, VIEWS)
 
 
 def views_as_of(session: Session) -> date | None:
@@ -48,25 +41,8 @@ def views_as_of(session: Session) -> date | None:
 
 
 def refresh_views(session: Session, *, concurrently: bool = True, log=lambda m: None) -> dict[str, float]:
-    """Refresh the report views (CONCURRENTLY once populated, so readers are never
-    blocked) and record when. Returns seconds per view. The caller commits."""
-    out = {}
-    for view in VIEWS:
-        populated = session.execute(text("SELECT ispopulated FROM pg_matviews WHERE matviewname = :v"),
-                                    {"v": view}).scalar()
-        how = "CONCURRENTLY " if concurrently and populated else ""
-        t0 = time.perf_counter()
-        session.execute(text(f"REFRESH MATERIALIZED VIEW {how}{view}"))
-        session.execute(text(f"ANALYZE {view}"))  # fresh statistics for the planner
-        dt = time.perf_counter() - t0
-        session.execute(text(
-            "INSERT INTO report_refresh (view_name, refreshed_at, duration_ms, as_of) "
-            "VALUES (:v, clock_timestamp(), :ms, current_date) ON CONFLICT (view_name) DO UPDATE "
-            "SET refreshed_at = excluded.refreshed_at, duration_ms = excluded.duration_ms, as_of = excluded.as_of"),
-            {"v": view, "ms": int(dt * 1000)})
-        log(f"refreshed {how.lower()}{view} in {dt:.1f} s")
-        out[view] = dt
-    return out
+    """Refresh the report views and record when (see geo_crm.matviews.refresh)."""
+    return matviews.refresh(session, VIEWS, concurrently=concurrently, log=log)
 
 
 # -- source choice ------------------------------------------------------------------------

@@ -16,13 +16,13 @@ owner_id, and region_id (region and hex) — otherwise revenue is summed from th
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import and_, column, table, text, true
 from sqlalchemy.orm import Session
 
+from geo_crm import matviews
 from geo_crm.customers.filters import CustomerFilter
 from geo_crm.security.scope import Scope
 
@@ -46,25 +46,8 @@ class Snapshot:
 
 
 def refresh(session: Session, *, concurrently: bool = True, log=lambda m: None) -> dict[str, float]:
-    """Refresh the snapshot views (CONCURRENTLY once populated: readers are not blocked)
-    and record when in `report_refresh`. Returns seconds per view. The caller commits."""
-    out = {}
-    for v in VIEWS:
-        populated = session.execute(text("SELECT ispopulated FROM pg_matviews WHERE matviewname = :v "
-                                         "AND schemaname = current_schema()"), {"v": v}).scalar()
-        how = "CONCURRENTLY " if concurrently and populated else ""
-        t0 = time.perf_counter()
-        session.execute(text(f"REFRESH MATERIALIZED VIEW {how}{v}"))
-        session.execute(text(f"ANALYZE {v}"))
-        dt = time.perf_counter() - t0
-        session.execute(text(
-            "INSERT INTO report_refresh (view_name, refreshed_at, duration_ms, as_of) "
-            "VALUES (:v, clock_timestamp(), :ms, current_date) ON CONFLICT (view_name) DO UPDATE "
-            "SET refreshed_at = excluded.refreshed_at, duration_ms = excluded.duration_ms, as_of = excluded.as_of"),
-            {"v": v, "ms": int(dt * 1000)})
-        log(f"refreshed {how.lower()}{v} in {dt:.1f} s")
-        out[v] = dt
-    return out
+    """Refresh the snapshot views and record when (see geo_crm.matviews.refresh)."""
+    return matviews.refresh(session, VIEWS, concurrently=concurrently, log=log)
 
 
 def snapshot(session: Session) -> Snapshot | None:
