@@ -31,7 +31,7 @@ class Order(Timestamps, Base):
     __tablename__ = "sales_order"
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))  # ix_sales_order_customer_date
     order_date: Mapped[date] = mapped_column(Date, index=True)
     delivery_date: Mapped[date | None] = mapped_column(Date, index=True)
     status: Mapped[str] = mapped_column(String(16), default="confirmed", server_default="confirmed")
