@@ -27,7 +27,10 @@ def scope_of(db_session, username):
 
 
 def hidden_customer(db_session, scope, with_geom=False):
-    q = select(Customer).where(not_(scope.customer_filter()))
+    """A customer the scope may not see, with a name no other customer has (sample names
+    can repeat, and the tests look for the name in what the caller gets)."""
+    unique_names = select(Customer.name).group_by(Customer.name).having(func.count() == 1)
+    q = select(Customer).where(not_(scope.customer_filter()), Customer.name.in_(unique_names))
     if with_geom:
         q = q.where(Customer.geom.is_not(None))
     return db_session.scalars(q.order_by(Customer.id).limit(1)).one()
