@@ -121,7 +121,7 @@ class _TestDatabase:
         pass
 
 
-def test_settings(database_url):
+def settings_for_tests(database_url):
     from geo_crm.config import Settings
     return Settings(database_url=database_url, secret_key="test-secret-" + "x" * 20, tile_url=None)
 
@@ -132,7 +132,7 @@ def app(connection, database_url):
     import geo_crm.api.auth as auth_api
     from geo_crm.app import create_app
     auth_api._limiter = None  # a fresh login rate limiter per test
-    a = create_app(test_settings(database_url), database=_TestDatabase(connection), TESTING=True)
+    a = create_app(settings_for_tests(database_url), database=_TestDatabase(connection), TESTING=True)
     yield a
 
 
@@ -237,7 +237,7 @@ def live_server(database_url):
     from werkzeug.serving import make_server
 
     from geo_crm.app import create_app
-    app = create_app(test_settings(database_url))
+    app = create_app(settings_for_tests(database_url))
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()

@@ -9,7 +9,7 @@ from dataclasses import replace
 from sqlalchemy import select
 
 from geo_crm.models import User
-from tests.conftest import csrf_token_from, test_settings
+from tests.conftest import csrf_token_from, settings_for_tests
 
 
 def html_pages(app):
@@ -72,7 +72,7 @@ def _session_cookie(resp):
 def test_secure_cookie_when_configured(connection, database_url):
     from geo_crm.app import create_app
     from tests.conftest import _TestDatabase
-    settings = replace(test_settings(database_url), session_cookie_secure=True)
+    settings = replace(settings_for_tests(database_url), session_cookie_secure=True)
     app = create_app(settings, database=_TestDatabase(connection), TESTING=True)
     c = app.test_client()
     cookie = _session_cookie(_login(c, "sales")).lower()
