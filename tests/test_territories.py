@@ -260,3 +260,136 @@ def test_geojson_operations_document_their_content_type(client):
         ok = paths[path][method]["responses"]
         content = (ok.get("200") or ok.get("201"))["content"]
         assert list(content) == ["application/geo+json"], (path, method)
+
+
+# -- suggested alignment: balance and contiguity of the partition ----------------------
+
+def _pieces(label, neighbours, t, within=None) -> int:
+    """Connected pieces of territory t's units (optionally only units in `within`)."""
+    units = {u for u in range(len(label)) if label[u] == t and (within is None or u in within)}
+    seen, n = set(), 0
+    for s0 in sorted(units):
+        if s0 in seen:
+            continue
+        n += 1
+        stack = [s0]
+        seen.add(s0)
+        while stack:
+            a = stack.pop()
+            for b in neighbours[a]:
+                if b in units and b not in seen:
+                    seen.add(b)
+                    stack.append(b)
+    return n
+
+
+def _cv(label, load, k):
+    totals = np.bincount(label, weights=load, minlength=k)
+    return float(np.std(totals) / np.mean(totals))
+
+
+def _hex_lattice(cols, rows_, size=1.0):
+    """Offset-column hexagon lattice like spatial/hexgrid: centres and 6-neighbour adjacency."""
+    xy, index = [], {}
+    for i in range(cols):
+        for j in range(rows_):
+            index[(i, j)] = len(xy)
+            xy.append((1.5 * size * i, np.sqrt(3) * size * (j + (0.5 if i % 2 else 0))))
+    xy = np.array(xy)
+    from scipy.spatial import cKDTree
+    pairs = cKDTree(xy).query_pairs(np.sqrt(3) * size * 1.01)
+    nb = [[] for _ in xy]
+    for a, b in sorted(pairs):
+        nb[a].append(b)
+        nb[b].append(a)
+    return xy, [sorted(n) for n in nb]
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 6])
+def test_partition_of_uniform_strip_is_exactly_balanced(k):
+    from geo_crm.territories import suggest
+    n = 24
+    xy = np.column_stack([np.arange(n, dtype=float), np.zeros(n)])
+    nb = [[v for v in (u - 1, u + 1) if 0 <= v < n] for u in range(n)]
+    load = np.ones(n)
+    label = suggest.partition(xy, load, nb, k)
+    assert sorted(set(label.tolist())) == list(range(k))
+    assert _cv(label, load, k) == pytest.approx(0.0, abs=1e-9)
+    assert all(_pieces(label, nb, t) == 1 for t in range(k))       # K consecutive runs of n/K cells
+
+
+def test_partition_of_hex_lattice_balanced_contiguous_and_deterministic():
+    from geo_crm.territories import suggest
+    xy, nb = _hex_lattice(12, 10)
+    load = np.ones(len(xy))
+    load[:15] = 3.0                                                     # a denser corner
+    k = 4
+    label = suggest.partition(xy, load, nb, k)
+    assert _cv(label, load, k) < 0.02
+    assert all(_pieces(label, nb, t) == 1 for t in range(k))
+    assert suggest.cv_floor(load, k) == 0.0
+    assert np.array_equal(label, suggest.partition(xy, load, nb, k))
+
+
+def test_refine_never_worsens_and_never_splits():
+    from geo_crm.territories import suggest
+    xy, nb = _hex_lattice(10, 8)
+    load = np.arange(len(xy), dtype=float) % 7
+    k = 3
+    label0 = (xy[:, 0] > xy[:, 0].max() * 0.7).astype(int) + (xy[:, 0] > xy[:, 0].max() * 0.85)   # 3 vertical bands
+    assert all(_pieces(label0, nb, t) == 1 for t in range(k))
+    label = suggest.refine(label0.copy(), load, nb, k)
+    assert _cv(label, load, k) < _cv(label0, load, k) * 0.5
+    assert all(_pieces(label, nb, t) == 1 for t in range(k))
+
+
+def test_cv_floor_from_granularity():
+    from geo_crm.territories import suggest
+    load = np.array([60.0, 10, 10, 10, 10])              # total 100, K=2: best is 60 | 40
+    assert suggest.cv_floor(load, 2) == pytest.approx(np.std([60, 40]) / 50)
+    assert suggest.cv_floor(np.ones(10), 5) == 0.0
+
+
+@pytest.mark.parametrize("metric", ["customers", "revenue", "workload"])
+def test_suggestion_on_sample_is_contiguous_and_better_balanced(db_session, monkeypatch, metric):
+    from geo_crm.security.scope import Scope
+    from geo_crm.territories import suggest
+    rows_, xy, load, nb = suggest.cells(db_session, Scope.system(), metric, 20_000.0, AS_OF)
+    # the largest connected piece of the cell graph (islands may be joined to the nearest seed)
+    main = max((set(c) for c in _components(nb)), key=len)
+    for k in (3, 5):
+        with monkeypatch.context() as m:
+            m.setattr(suggest, "refine", lambda label, *a, **kw: label)
+            before = _cv(suggest.grow(xy, load, nb, k), load, k)
+        label = suggest.partition(xy, load, nb, k)
+        assert label.shape == (len(rows_),) and set(label.tolist()) == set(range(k))   # every cell once, no empty one
+        after = _cv(label, load, k)
+        assert after <= before + 1e-9
+        assert after >= suggest.cv_floor(load, k) - 1e-9
+        for t in range(k):
+            assert _pieces(label, nb, t, within=main) <= 1
+
+
+def _components(nb):
+    seen, out = set(), []
+    for s0 in range(len(nb)):
+        if s0 in seen:
+            continue
+        comp, stack = [s0], [s0]
+        seen.add(s0)
+        while stack:
+            for b in nb[stack.pop()]:
+                if b not in seen:
+                    seen.add(b)
+                    comp.append(b)
+                    stack.append(b)
+        out.append(comp)
+    return out
+
+
+def test_suggest_api_reports_floor_and_balances_the_sample(api):
+    r = api("admin").get(f"/api/v1/territories/suggest?k=3&metric=customers&hex_size_m=10000&as_of={AS_OF}")
+    assert r.status_code == 200, r.get_json()
+    p = r.get_json()["properties"]
+    assert 0 <= p["cv_floor"] <= p["imbalance"]["cv"]
+    assert p["imbalance"]["cv"] < 0.10

@@ -387,10 +387,10 @@ def suggest(session: Session, scope: Scope, k: int, metric: str = "customers", h
     feats = []
     for t in range(k):
         idx = np.where(label == t)[0]
-        cells = shapely.union_all([wkb.loads(bytes(rows[i]["wkb"])) for i in idx])
+        union = shapely.union_all([wkb.loads(bytes(rows[i]["wkb"])) for i in idx])
         clipped = session.execute(text(
             "SELECT ST_AsBinary(ST_CollectionExtract(ST_Intersection(ST_GeomFromEWKT(:g), "
-            "(SELECT ST_Union(geom) FROM region)), 3))"), {"g": ewkt(cells)}).scalar()
+            "(SELECT ST_Union(geom) FROM region)), 3))"), {"g": ewkt(union)}).scalar()
         geom = as_multi(shapely.make_valid(wkb.loads(bytes(clipped))))
         feats.append({"type": "Feature", "id": t + 1, "geometry": shapely.geometry.mapping(geom),
                       "properties": {"index": t + 1, "name": f"Suggested {t + 1}", "color": PALETTE[t % len(PALETTE)],
