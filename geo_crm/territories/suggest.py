@@ -200,7 +200,8 @@ def partition(xy: np.ndarray, load: np.ndarray, neighbours, k: int) -> np.ndarra
     load-weighted k-means seeds; earlier starts win ties."""
     best, best_sse = None, np.inf
     starts = (grow, lambda *a: refine(offsets(*a), load, neighbours, k),
-              lambda *a: refine(offsets(*a, seeds=_lloyd_seeds(xy, load, k)), load, neighbours, k))
+              lambda *a: refine(offsets(*a, seeds=_lloyd_seeds(xy, load, k)), load, neighbours, k),
+              lambda *a: refine(bisect(*a), load, neighbours, k))
     for start in starts:
         label = start(xy, load, neighbours, k)
         totals = np.bincount(label, weights=load, minlength=k)
@@ -488,4 +489,139 @@ def accept(session: Session, scope: Scope, suggestion: dict) -> list[Territory]:
         {"old": json.dumps({"territory_ids": [t.id for t in existing]}),
          "new": json.dumps({"territory_ids": [t.id for t in out], "properties": suggestion.get("properties") or {}})})
     session.flush()
+    return out
+
+
+def _subgraph_lengths(xy, neighbours, units):
+    """CSR matrix of edge lengths (metres) among `units` (local indices 0..len-1)."""
+    from scipy.sparse import csr_matrix
+    pos = {u: i for i, u in enumerate(units)}
+    src, dst = [], []
+    for i, u in enumerate(units):
+        for v in neighbours[u]:
+            j = pos.get(v)
+            if j is not None:
+                src.append(i)
+                dst.append(j)
+    src, dst = np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64)
+    pts = xy[units]
+    length = np.hypot(*(pts[src] - pts[dst]).T) + 1e-3 if len(src) else np.zeros(0)
+    return csr_matrix((length, (src, dst)), shape=(len(units), len(units)))
+
+
+_DIRECTIONS = tuple((float(np.cos(a)), float(np.sin(a))) for a in np.arange(8) * np.pi / 8)
+
+
+def _filled(total: float, heavy: np.ndarray, k: int) -> np.ndarray:
+    """The best K loads a split of `total` can reach when the cells `heavy` (the K heaviest,
+    descending) each sit in some territory: water-filling (see `cv_floor`)."""
+    top = np.concatenate([heavy[:k], np.zeros(max(0, k - len(heavy)))])
+    for m in range(k):
+        level = (total - top[:m].sum()) / (k - m)
+        if top[m] <= level + 1e-12:
+            return np.concatenate([top[:m], np.full(k - m, level)])
+    return top
+
+
+def _best_cut(xy, load, graph, units, k1, k, mean):
+    """The two-way split of `units` (a connected set) into contiguous parts A (for k1
+    territories) and B (k − k1) that leaves the least imbalance to its sub-splits. Candidates:
+    for each sweep direction, the extreme units a, b along it and the additively weighted
+    graph Voronoi {v : D(a,v) − D(b,v) ≤ c} — for every c both sides are shortest-path
+    trees, hence contiguous — with c at each distinct value near the k1 : k − k1 load ratio.
+    A cut is scored by the lowest sum of squared deviations from `mean` its two sides can
+    still reach (`_filled`: heavy cells cannot be split); ties: earlier direction, then
+    smaller load error. Returns (score, mask of A) or None when `units` is not connected."""
+    from scipy.sparse.csgraph import dijkstra
+    pts, w = xy[units], load[units]
+    total = float(w.sum())
+    target = total * k1 / k
+    rank_heavy = np.argsort(-w, kind="stable")[:k]
+    best = None
+    for dx, dy in _DIRECTIONS:
+        proj = pts[:, 0] * dx + pts[:, 1] * dy
+        a, b = int(np.argmin(proj)), int(np.argmax(proj))
+        if a == b:
+            continue
+        dist = dijkstra(graph, indices=[a, b])
+        if not np.isfinite(dist).all():
+            return None
+        diff = dist[0] - dist[1]
+        order = np.argsort(diff, kind="stable")
+        cum = np.cumsum(w[order])
+        ds = diff[order]
+        last = np.r_[ds[1:] > ds[:-1] + 1e-6, True]          # cut only between distinct values
+        cand = np.where(last[:-1])[0]                         # A and B both non-empty
+        if not len(cand):
+            continue
+        err = np.abs(cum[cand] - target)
+        cand = cand[np.argsort(err, kind="stable")[:_CUT_CANDIDATES]]
+        pos = np.empty(len(units), dtype=np.int64)
+        pos[order] = np.arange(len(units))
+        hpos, hw = pos[rank_heavy], w[rank_heavy]
+        for i in cand:
+            in_a = hpos <= i
+            la = _filled(float(cum[i]), hw[in_a], k1)
+            lb = _filled(total - float(cum[i]), hw[~in_a], k - k1)
+            score = float(((la - mean) ** 2).sum() + ((lb - mean) ** 2).sum())
+            key = (score, abs(float(cum[i]) - target))
+            if best is None or key < best[0]:
+                mask = np.zeros(len(units), dtype=bool)
+                mask[order[: i + 1]] = True
+                best = (key, mask)
+    return best
+
+
+_CUT_CANDIDATES = 24
+
+
+def bisect(xy: np.ndarray, load: np.ndarray, neighbours, k: int) -> np.ndarray:
+    """Recursive load bisection: split the units into two contiguous halves whose loads
+    are in the ratio ⌊k/2⌋ : ⌈k/2⌉ (`_best_cut`), recurse into each half with its share of
+    the territories. Heavy areas get several territories by construction. Units outside
+    the largest connected piece of the cell graph join the nearest territory later
+    (islands). Returns a label 0..k-1 per unit."""
+    n = len(load)
+    label = np.full(n, -1)
+    comps = _components(neighbours)
+    main = max(comps, key=lambda c: (load[c].sum(), len(c)))
+    mean = float(load.sum()) / k
+    stack = [(np.array(sorted(main)), k, 0)]
+    while stack:
+        units, kk, base = stack.pop()
+        if kk == 1 or len(units) < 2:
+            label[units] = base
+            continue
+        k1 = kk // 2
+        graph = _subgraph_lengths(xy, neighbours, units)
+        cuts = [c for c in (_best_cut(xy, load, graph, units, k1, kk, mean),
+                            _best_cut(xy, load, graph, units, kk - k1, kk, mean) if kk % 2 else None) if c]
+        if not cuts:
+            label[units] = base
+            continue
+        (e1, m1), *rest = cuts
+        if rest and rest[0][0] < e1:
+            m1 = ~rest[0][1]
+        stack.append((units[m1], k1, base))
+        stack.append((units[~m1], kk - k1, base + k1))
+    seeds_xy = {t: xy[label == t].mean(axis=0) for t in range(k) if (label == t).any()}
+    for u in np.where(label < 0)[0]:
+        label[u] = min(seeds_xy, key=lambda t: float(np.hypot(*(xy[u] - seeds_xy[t]))))
+    return label
+
+
+def _components(neighbours) -> list[list[int]]:
+    seen, out = set(), []
+    for s0 in range(len(neighbours)):
+        if s0 in seen:
+            continue
+        comp, stack = [s0], [s0]
+        seen.add(s0)
+        while stack:
+            for b in neighbours[stack.pop()]:
+                if b not in seen:
+                    seen.add(b)
+                    comp.append(b)
+                    stack.append(b)
+        out.append(comp)
     return out
