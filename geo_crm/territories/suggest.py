@@ -168,6 +168,7 @@ def offsets(xy: np.ndarray, load: np.ndarray, neighbours, k: int, iters: int = 3
     length = np.hypot(*(xy[src] - xy[dst]).T) + 1e-3
     dist = dijkstra(csr_matrix((length, (src, dst)), shape=(n, n)), indices=seeds)     # k × n metres
     cap = dist[:, seeds]                                                              # cap[o, t] = D(seed_o, seed_t)
+    capx = np.where(np.eye(k, dtype=bool), np.inf, cap)                               # o ≠ t only
     reach = np.isfinite(dist).any(axis=0)
     dfin = np.where(np.isfinite(dist), dist, np.inf)
     scale = float(np.median(length)) * max(4.0, np.sqrt(n / k))
@@ -184,10 +185,8 @@ def offsets(xy: np.ndarray, load: np.ndarray, neighbours, k: int, iters: int = 3
             break
         lam += scale * (totals - mean) / mean / (1.0 + it / 30.0)
         lam -= lam.min()
-        for t in range(k):                        # keep each seed in its own territory
-            others = [lam[o] + cap[o, t] for o in range(k) if o != t and np.isfinite(cap[o, t])]
-            if others:
-                lam[t] = min(lam[t], min(others) - 1e-3)
+        others = (lam[:, None] + capx).min(axis=0)   # keep each seed in its own territory
+        lam = np.where(np.isfinite(others), np.minimum(lam, others - 1e-3), lam)
     label = best
     for u in np.where(~reach)[0]:
         label[u] = int(np.argmin([np.hypot(*(xy[u] - xy[s])) for s in seeds]))
@@ -195,20 +194,73 @@ def offsets(xy: np.ndarray, load: np.ndarray, neighbours, k: int, iters: int = 3
 
 
 def partition(xy: np.ndarray, load: np.ndarray, neighbours, k: int) -> np.ndarray:
-    """The most balanced (smallest sum of squared deviations) of three refined starts:
-    capacitated region growing, balanced offsets from far-apart seeds, balanced offsets from
-    load-weighted k-means seeds; earlier starts win ties."""
+    """The most balanced (smallest sum of squared deviations) of four refined starts:
+    recursive load bisection, capacitated region growing, balanced offsets from far-apart
+    seeds, balanced offsets from load-weighted k-means seeds (earlier starts win ties); each
+    start is made contiguous first (`repair`). The winner is then polished by a refinement
+    that may also move empty cells (`refine(move_empty=True)`), which opens boundaries the
+    loaded cells alone cannot cross."""
     best, best_sse = None, np.inf
-    starts = (grow, lambda *a: refine(offsets(*a), load, neighbours, k),
-              lambda *a: refine(offsets(*a, seeds=_lloyd_seeds(xy, load, k)), load, neighbours, k),
-              lambda *a: refine(bisect(*a), load, neighbours, k))
+    starts = (bisect, grow, offsets, lambda *a: offsets(*a, seeds=_lloyd_seeds(xy, load, k)))
     for start in starts:
-        label = start(xy, load, neighbours, k)
-        totals = np.bincount(label, weights=load, minlength=k)
-        sse = float(((totals - totals.mean()) ** 2).sum())
+        label = refine(repair(start(xy, load, neighbours, k), load, neighbours, k), load, neighbours, k)
+        sse = _sse(label, load, k)
         if sse < best_sse - 1e-9:
             best, best_sse = label, sse
+    if best_sse > 1e-12:
+        best = refine(best, load, neighbours, k, move_empty=True, time_budget_s=0.6)
     return best
+
+
+def _sse(label: np.ndarray, load: np.ndarray, k: int) -> float:
+    totals = np.bincount(label, weights=load, minlength=k)
+    return float(((totals - totals.mean()) ** 2).sum())
+
+
+def repair(label: np.ndarray, load: np.ndarray, neighbours, k: int) -> np.ndarray:
+    """Make every territory one connected piece per connected part of the cell graph: a
+    territory keeps its heaviest piece (ties: most cells, then lowest unit) and each other
+    piece joins the adjacent territory it shares most borders with. Pieces with no other
+    territory around (whole islands) stay. Offsets can leave such stray pieces when ties
+    or clamped offsets hand a seed's surroundings to another territory."""
+    label = np.asarray(label).copy()
+    for _ in range(4 * k):
+        changed = False
+        for t in range(k):
+            pieces = _pieces(label, neighbours, t)
+            if len(pieces) < 2:
+                continue
+            keep = max(pieces, key=lambda p: (load[p].sum(), len(p), -min(p)))
+            for p in pieces:
+                if p is keep:
+                    continue
+                inside = set(p)
+                border = [int(label[v]) for u in p for v in neighbours[u] if v not in inside and label[v] != t]
+                if border:
+                    label[p] = int(np.bincount(border, minlength=k).argmax())
+                    changed = True
+        if not changed:
+            break
+    return label
+
+
+def _pieces(label: np.ndarray, neighbours, t: int) -> list[list[int]]:
+    units = np.where(label == t)[0]
+    seen: set[int] = set()
+    out = []
+    for s0 in units.tolist():
+        if s0 in seen:
+            continue
+        piece, stack = [s0], [s0]
+        seen.add(s0)
+        while stack:
+            for v in neighbours[stack.pop()]:
+                if v not in seen and label[v] == t:
+                    seen.add(v)
+                    piece.append(v)
+                    stack.append(v)
+        out.append(piece)
+    return out
 
 
 def grow(xy: np.ndarray, load: np.ndarray, neighbours: list[list[int]], k: int) -> np.ndarray:
@@ -241,7 +293,7 @@ def grow(xy: np.ndarray, load: np.ndarray, neighbours: list[list[int]], k: int) 
         push(t, v)
     for u in np.where(label < 0)[0]:   # islands: nearest seed
         label[u] = int(np.argmin([np.hypot(*(xy[u] - xy[s])) for s in seeds]))
-    return refine(label, load, neighbours, k)
+    return label
 
 
 def cv_floor(load: np.ndarray, k: int) -> float:
@@ -304,7 +356,7 @@ def _edges(neighbours) -> tuple[np.ndarray, np.ndarray]:
 
 
 def refine(label: np.ndarray, load: np.ndarray, neighbours, k: int, max_iter: int = 4000,
-           time_budget_s: float = 1.0) -> np.ndarray:
+           time_budget_s: float = 1.0, move_empty: bool = False) -> np.ndarray:
     """Local search after region growing, minimising the sum of squared deviations of the
     territory loads from their mean (same as minimising the CV, the total being fixed).
 
@@ -324,8 +376,9 @@ def refine(label: np.ndarray, load: np.ndarray, neighbours, k: int, max_iter: in
     src, dst = _edges(neighbours)
     if not len(src):
         return label
-    loaded = load[src] > 0
-    src, dst = src[loaded], dst[loaded]
+    if not move_empty:
+        loaded = load[src] > 0
+        src, dst = src[loaded], dst[loaded]
     totals = np.bincount(label, weights=load, minlength=k).astype(float)
     sse = float(((totals - totals.mean()) ** 2).sum())
     best_sse, best_label = sse, label.copy()
@@ -343,7 +396,7 @@ def refine(label: np.ndarray, load: np.ndarray, neighbours, k: int, max_iter: in
         gain = np.where(cross, 2.0 * w * (ta - tb - w), -np.inf)      # objective decrease
         ok_tabu = (tabu_until[src] <= it) | (sse - gain < best_sse - 1e-9)
         gain = np.where(ok_tabu, gain, -np.inf)
-        order = np.lexsort((src, -gain))                                # best gain, then unit index
+        order = np.lexsort((src, tb - ta, -gain))              # best gain, heavier → lighter, unit index
         moved = False
         for e in order:
             g = gain[e]
