@@ -4,36 +4,40 @@ Units are hexagon cells (edge `hex_size_m`, EPSG:3067, see spatial/hexgrid.py) c
 the country (union of regions), each with a load: `customers` (visible customers),
 `revenue` (12 months, non-cancelled orders) or `workload` (1 per customer + 1 per open
 opportunity + 1 per open service record). Contiguity is hexagon adjacency (libpysal
-DistanceBand at √3·size). The method is capacitated region growing:
+DistanceBand at √3·size). Four starting splits, each made contiguous (`repair`) and
+refined, the most balanced kept (`partition`):
 
-1. K seeds far apart in load-weighted space (deterministic k-means++-style farthest
-   point choice, starting from the heaviest cell);
-2. repeatedly the territory with the smallest load takes its heaviest unassigned
-   neighbouring cell (ties: nearest to its seed), so every territory stays contiguous;
-3. cells not reachable from any seed (islands) join the nearest territory.
-
-Two more starts are built (`offsets`): a balanced additively weighted graph Voronoi
-(shortest-path regions, contiguous by construction) from the same far-apart seeds and from
-load-weighted k-means seeds. Each start is refined (`refine`): steepest-descent moves of
-boundary cells to a lighter adjacent territory that lower the sum of squared deviations of
-the loads, never splitting a territory's connected pieces, then a short bounded tabu walk
-out of local optima; the most balanced result is returned (`partition`). Deterministic.
+1. recursive load bisection (`bisect`): split the cells into two contiguous halves whose
+   loads are in the ratio ⌊K/2⌋ : ⌈K/2⌉, recurse. Each cut is a two-site additively weighted
+   graph Voronoi {v : D(a,v) − D(b,v) ≤ c} between the extreme cells a, b along one of 8
+   sweep directions (both sides are shortest-path trees, hence contiguous for any c),
+   scored by the balance its halves can still reach given their heavy cells (water-filling,
+   as `cv_floor`). Dense areas get several territories by construction — this is what
+   shares the capital region among territories for K ≥ 6;
+2. capacitated region growing (`grow`): K far-apart seeds (k-means++-style farthest point
+   choice, from the heaviest cell); the lightest territory repeatedly takes its heaviest
+   unassigned neighbouring cell;
+3. balanced additively weighted graph Voronoi (`offsets`) from the same far-apart seeds,
+4. and from load-weighted k-means seeds.
+Cells no seed reaches (islands) join the nearest territory. `refine` then moves boundary
+cells to a lighter adjacent territory while that lowers the sum of squared deviations of
+the loads, never splitting a territory's connected pieces, with a short bounded tabu walk
+out of local optima; the winner is polished once more allowing empty cells to move too
+(they do not change the loads but open boundaries). Deterministic (no randomness; the time
+budgets are safety bounds the dev-DB cases stay well inside).
 
 Balance cannot beat the cell granularity: `cv_floor` (also in the response properties) is
 the lowest CV any split of the cells can reach when single cells outweigh the mean.
-Measured on the dev DB (5,000 customers, as_of 2026-11-01), CV region growing only →
-refined (floor):
-  10 km cells (API default), K=3/5/8: customers 0.162→0.000, 0.209→0.029, 0.676→0.509
-  (0.109); revenue 0.036→0.000, 0.306→0.082, 0.752→0.480 (0.158); workload 0.161→0.000,
-  0.212→0.006, 0.678→0.507 (0.109).
-  25 km cells, K=3/5/8: customers 0.611→0.001, 0.474→0.302, 0.707→0.593 (floors 0, 0.302,
-  0.592 — the Helsinki cell alone outweighs the mean for K≥5); revenue 0.293→0.020,
-  0.696→0.356, 0.878→0.672; workload 0.610→0.001, 0.476→0.303, 0.708→0.621.
-Test sample (600 customers, seed 7), 10 km, K=3/5/8: customers 0.283→0.085, 0.340→0.106,
-0.701→0.428; revenue 0.436→0.001, 0.369→0.110, 0.693→0.431; workload 0.288→0.085,
-0.338→0.132, 0.753→0.578. At 20 km K=5 all three metrics reach their floor.
-K=8 stays well above the floor: the capital-region load would need several territories
-sharing one dense area, which the seeds do not find. Each call takes < 0.7 s of search.
+Measured CV (floor) on the dev DB (5,000 customers, as_of 2026-11-01), 10 km cells (API
+default), K=5/8/10, before bisection → now:
+  customers 0.029→0.001 (0), 0.509→0.109 (0.109), 0.541→0.206 (0.206);
+  revenue   0.082→0.007 (0), 0.480→0.158 (0.158), 0.523→0.261 (0.261);
+  workload  0.006→0.000 (0), 0.507→0.109 (0.109), 0.544→0.207 (0.207).
+  25 km cells, K=3/5/8/10: all three metrics at their floor (±0.001), e.g. customers
+  0.001, 0.302, 0.592, 0.736 — the Helsinki cell alone outweighs the mean for K ≥ 5.
+Test sample (600 customers, seed 7), 10 km, K=8: customers 0.428→0.121 (0.121), revenue
+0.431→0.006 (0.006), workload 0.578→0.124 (0.124); K=5 ≤ 0.008 for all metrics.
+`partition` takes 0.2–0.8 s for K ≤ 10 on the dev DB's 1,440 cells at 10 km, ~1.5 s at K=50.
 
 The result (GeoJSON with per-territory loads and the imbalance) is shown beside the
 current alignment; `accept` writes it in ONE transaction.
@@ -208,7 +212,7 @@ def partition(xy: np.ndarray, load: np.ndarray, neighbours, k: int) -> np.ndarra
         if sse < best_sse - 1e-9:
             best, best_sse = label, sse
     if best_sse > 1e-12:
-        best = refine(best, load, neighbours, k, move_empty=True, time_budget_s=0.6)
+        best = refine(best, load, neighbours, k, move_empty=True)
     return best
 
 
@@ -367,7 +371,9 @@ def refine(label: np.ndarray, load: np.ndarray, neighbours, k: int, max_iter: in
     first; at a local optimum a short tabu search takes the least-bad non-tabu move (a moved
     unit may not move again for a while, unless that reaches a new best) to walk out of it;
     the best labelling seen is returned. Deterministic (ties by unit index); bounded by
-    `max_iter` moves and `time_budget_s` seconds."""
+    `max_iter` moves and `time_budget_s` seconds. Empty cells (load 0) move only with
+    `move_empty`: such moves leave the objective unchanged and only go from a heavier to a
+    lighter territory, which lets the lighter one reach loaded cells behind them."""
     import time
     label = np.asarray(label).copy()
     if k < 2 or len(load) == 0:
@@ -457,8 +463,8 @@ def suggest(session: Session, scope: Scope, k: int, metric: str = "customers", h
             "properties": {"k": k, "metric": metric, "hex_size_m": hex_size_m, "as_of": as_of.isoformat(),
                            "total": round(float(load.sum()), 2), "imbalance": imbalance(loads),
                            "cv_floor": round(cv_floor(load, k), 4),
-                           "method": "region growing / balanced graph Voronoi on hexagon cells, "
-                                     "refined by contiguity-preserving local search"}}
+                           "method": "recursive load bisection / region growing / balanced graph Voronoi on "
+                                     "hexagon cells, refined by contiguity-preserving local search"}}
 
 
 def _check_features(features) -> list[dict]:
@@ -629,11 +635,12 @@ _CUT_CANDIDATES = 24
 
 
 def bisect(xy: np.ndarray, load: np.ndarray, neighbours, k: int) -> np.ndarray:
-    """Recursive load bisection: split the units into two contiguous halves whose loads
-    are in the ratio ⌊k/2⌋ : ⌈k/2⌉ (`_best_cut`), recurse into each half with its share of
-    the territories. Heavy areas get several territories by construction. Units outside
-    the largest connected piece of the cell graph join the nearest territory later
-    (islands). Returns a label 0..k-1 per unit."""
+    """Recursive load bisection: split the units into two contiguous halves for ⌊k/2⌋ and
+    ⌈k/2⌉ territories (either side first when k is odd) by the best `_best_cut`, recurse
+    into each half with its share of the territories. Heavy areas get several territories
+    by construction. Works on the heaviest connected part of the cell graph; units outside
+    it (islands) join the territory whose cell centroid is nearest. Returns a label 0..k-1
+    per unit (deterministic)."""
     n = len(load)
     label = np.full(n, -1)
     comps = _components(neighbours)
