@@ -295,3 +295,11 @@ def browser_login(page):
         page.wait_for_url("**/dashboard")
         return page
     return login
+
+
+@pytest.fixture
+def no_login_rate_limit(monkeypatch):
+    """Lift the per-IP login rate limit: tests that log in often from 127.0.0.1 would
+    otherwise be throttled by each other."""
+    import geo_crm.api.auth as auth_api
+    monkeypatch.setattr(auth_api, "_limiter", None)

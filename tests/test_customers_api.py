@@ -13,17 +13,12 @@ from shapely import wkb
 from shapely.geometry import box, shape
 from sqlalchemy import text
 
+
+pytestmark = pytest.mark.usefixtures("no_login_rate_limit")
+
 URL = "/api/v1/customers"
 GEOD = Geod(ellps="WGS84")
 HOSTILE = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_login_rate_limit(monkeypatch):
-    """The in-process login limiter (20/min per address) is global; every test here logs in
-    anew inside its own rolled-back transaction, so start each with a fresh window."""
-    import geo_crm.api.auth as auth_api
-    monkeypatch.setattr(auth_api, "_limiter", None)
 
 
 def _code() -> str:

@@ -11,10 +11,7 @@ from sqlalchemy import text
 from tests.conftest import csrf_token_from
 
 
-@pytest.fixture(autouse=True)
-def _fresh_login_rate_limit(monkeypatch):
-    import geo_crm.api.auth as auth_api
-    monkeypatch.setattr(auth_api, "_limiter", None)
+pytestmark = pytest.mark.usefixtures("no_login_rate_limit")
 
 
 def row_ids(html: str) -> list[int]:

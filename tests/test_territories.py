@@ -3,19 +3,19 @@ build from regions, split, merge, overlap/gap and balance reports against Shapel
 suggested alignment and its one-transaction acceptance, service areas, permissions."""
 from __future__ import annotations
 
-from collections import Counter
 from datetime import timedelta
 
 import numpy as np
 import pytest
 import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from pyproj import Geod, Transformer
 from shapely import wkb
 from shapely.geometry import Point, box, mapping, shape
-from sqlalchemy import text
 
 from tests.conftest import AS_OF
-from tests.test_spatial import rows, territory_ids, visible_ids
+from tests.test_spatial import rows, territory_ids
 
 GEOD = Geod(ellps="WGS84")
 TO_3067 = Transformer.from_crs(4326, 3067, always_xy=True)
@@ -264,23 +264,25 @@ def test_geojson_operations_document_their_content_type(client):
 
 # -- suggested alignment: balance and contiguity of the partition ----------------------
 
+def _component_groups(neighbours, units) -> list[list[int]]:
+    """Connected pieces of the subgraph induced by `units` (scipy's connected_components:
+    an implementation independent of suggest's own graph walks)."""
+    units = sorted(units)
+    idx = {u: i for i, u in enumerate(units)}
+    edges = [(idx[a], idx[b]) for a in units for b in neighbours[a] if b in idx]
+    rows_i, cols_i = (list(x) for x in zip(*edges)) if edges else ([], [])
+    graph = coo_matrix((np.ones(len(rows_i)), (rows_i, cols_i)), shape=(len(units), len(units)))
+    n, lab = connected_components(graph, directed=False)
+    groups: list[list[int]] = [[] for _ in range(n)]
+    for u, c in zip(units, lab):
+        groups[c].append(u)
+    return groups
+
+
 def _pieces(label, neighbours, t, within=None) -> int:
     """Connected pieces of territory t's units (optionally only units in `within`)."""
     units = {u for u in range(len(label)) if label[u] == t and (within is None or u in within)}
-    seen, n = set(), 0
-    for s0 in sorted(units):
-        if s0 in seen:
-            continue
-        n += 1
-        stack = [s0]
-        seen.add(s0)
-        while stack:
-            a = stack.pop()
-            for b in neighbours[a]:
-                if b in units and b not in seen:
-                    seen.add(b)
-                    stack.append(b)
-    return n
+    return len(_component_groups(neighbours, units))
 
 
 def _cv(label, load, k):
@@ -369,20 +371,7 @@ def test_suggestion_on_sample_is_contiguous_and_better_balanced(db_session, metr
 
 
 def _components(nb):
-    seen, out = set(), []
-    for s0 in range(len(nb)):
-        if s0 in seen:
-            continue
-        comp, stack = [s0], [s0]
-        seen.add(s0)
-        while stack:
-            for b in nb[stack.pop()]:
-                if b not in seen:
-                    seen.add(b)
-                    comp.append(b)
-                    stack.append(b)
-        out.append(comp)
-    return out
+    return _component_groups(nb, range(len(nb)))
 
 
 def test_suggest_api_reports_floor_and_balances_the_sample(api):

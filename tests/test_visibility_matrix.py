@@ -15,6 +15,9 @@ import random
 import pytest
 from sqlalchemy import text
 
+
+pytestmark = pytest.mark.usefixtures("no_login_rate_limit")
+
 URL = "/api/v1/customers"
 ROLES = ["admin", "executive", "sales", "regional", "account", "service", "logistics", "customer"]
 
@@ -39,12 +42,6 @@ EXPECTED_SQL = {
 RULE = {"admin": "all", "executive": "all", "sales": "territories", "regional": "territories",
         "account": "owner", "service": "service", "logistics": "branch", "customer": "self"}
 CAN_EXPORT = {"admin", "executive", "sales", "regional", "account", "logistics"}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_login_rate_limit(monkeypatch):
-    import geo_crm.api.auth as auth_api
-    monkeypatch.setattr(auth_api, "_limiter", None)
 
 
 def expected_ids(connection, username: str) -> set[int]:

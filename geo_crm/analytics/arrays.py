@@ -115,20 +115,6 @@ def unique_first(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s[head], order[head]
 
 
-def rank_min(values: np.ndarray) -> np.ndarray:
-    """SQL rank() ascending: 1-based, ties share the lowest rank (one sort, no searches)."""
-    n = len(values)
-    order = np.argsort(values, kind="stable")
-    s = values[order]
-    start = np.ones(n, dtype=bool)
-    if n > 1:
-        start[1:] = s[1:] != s[:-1]
-    first = np.maximum.accumulate(np.where(start, np.arange(n), 0))
-    out = np.empty(n, dtype=np.int64)
-    out[order] = first + 1
-    return out
-
-
 def sum_at(n: int, pos: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Exact int64 sums of integer `values` into `n` slots at `pos` (bincount is exact
     while every slot's sum stays below 2**53, i.e. ~90 billion EUR in cents)."""

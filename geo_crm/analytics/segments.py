@@ -26,11 +26,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import numpy as np
+from scipy.stats import rankdata
 from sqlalchemy import BigInteger, Date, Float, Integer, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
-from geo_crm.analytics.arrays import (PG_EPOCH, fetch_columns, from_date, percentile_cont, rank_min,
-                                      to_date)
+from geo_crm.analytics.arrays import PG_EPOCH, fetch_columns, from_date, percentile_cont, to_date
 from geo_crm.analytics.common import ReportParams, Table, covers_everyone, customer_clauses, num, population, share
 from geo_crm.analytics.periods import (_at, edge_orders, last_order_column, month_end, month_no, month_start,
                                        mv_cum, per_customer, split_period)
@@ -134,7 +134,7 @@ def _scores(session: Session, scope: Scope, p: ReportParams) -> dict:
     nr = int(has.sum())
     if nr:
         for out, col in ((r, d["last"]), (f, d["orders"]), (m, cur)):
-            out[has] = 1 + (5 * (rank_min(col[has]) - 1)) // nr
+            out[has] = 1 + (5 * (rankdata(col[has], method="min").astype(np.int64) - 1)) // nr
     return {"id": d["id"], "region": d["region"], "current": cur, "slope": d["slope"], "growth": growth,
             "opp_weighted": d["opp_weighted"], "headroom": headroom, "potential": potential, "segment": seg,
             "orders": d["orders"], "last": d["last"], "r": r, "f": f, "m": m, "mc": mc, "mp": mp, "src": src,

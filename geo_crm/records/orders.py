@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, aliased
 
 from geo_crm.models import Customer, Order, OrderLine, Product
 from geo_crm.models.enums import ORDER_STATUSES
-from geo_crm.records.common import Forbidden, Invalid, NotFound, Page, check_version, paginate, plain
+from geo_crm.errors import get_visible
+from geo_crm.records.common import Forbidden, Invalid, Page, check_version, paginate, plain
 from geo_crm.records.geo import feature, parse_point, shape_geojson, to_db
 from geo_crm.security.scope import Scope
 
@@ -101,10 +102,7 @@ def list_orders(session: Session, scope: Scope, *, status: list[str] | None = No
 
 
 def get_order(session: Session, scope: Scope, order_id: int) -> Order:
-    o = session.scalar(select(Order).where(Order.id == order_id, scope.order_filter()))
-    if o is None:
-        raise NotFound()
-    return o
+    return get_visible(session, Order, order_id, scope.order_filter())
 
 
 def _visible_customer(session: Session, scope: Scope, customer_id: Any) -> Customer:

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, not_, select, text, true
 from sqlalchemy.orm import Session
 
-from geo_crm.errors import NotFound
+from geo_crm.errors import Forbidden, check_version, get_visible
 from geo_crm.models import Customer, DeliveryPlan, DeliveryRoute, RouteStop, Vehicle
 from geo_crm.security.scope import Scope
 
@@ -60,13 +60,8 @@ def plan_filter(scope: Scope):
 
 
 def get_plan(session: Session, scope: Scope, plan_id: int, *, for_update: bool = False) -> DeliveryPlan:
-    q = select(DeliveryPlan).where(DeliveryPlan.id == plan_id, plan_filter(scope))
-    if for_update:
-        q = q.with_for_update(of=DeliveryPlan)
-    plan = session.scalars(q).first()
-    if plan is None:
-        raise NotFound()
-    return plan
+    """The plan, or NotFound when it does not exist or the caller may not see it."""
+    return get_visible(session, DeliveryPlan, plan_id, plan_filter(scope), for_update=for_update)
 
 
 def list_plans(session: Session, scope: Scope, *, limit: int = 50, before_id: int | None = None) -> list[dict]:
@@ -198,10 +193,8 @@ def move_stops(session: Session, scope: Scope, plan_id: int, moves: list[dict], 
                expected_version: int | None = None) -> DeliveryPlan:
     """Apply `moves` = [{"stop_id", "route_id" (None: take off the plan), "position" (1-based,
     None: append)}], then recompute every touched route. Violations are flagged, not refused."""
-    from geo_crm.errors import check_version
     plan = get_plan(session, scope, plan_id, for_update=True)
     if not scope.can("route.plan"):
-        from geo_crm.errors import Forbidden
         raise Forbidden("route.plan")
     check_version(plan.version, expected_version)
     if plan.status != "planned":

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, column, table, text, true
+from sqlalchemy import and_, column, table, true
 from sqlalchemy.orm import Session
 
 from geo_crm import matviews
@@ -53,15 +53,12 @@ def refresh(session: Session, *, concurrently: bool = True, log=lambda m: None) 
 def snapshot(session: Session) -> Snapshot | None:
     """When the snapshot was taken, if every view of it is populated and was refreshed on
     the same day (else None: revenue is computed from the orders)."""
-    rows = session.execute(text(
-        "SELECT m.matviewname, m.ispopulated, r.as_of, r.refreshed_at FROM pg_matviews m "
-        "LEFT JOIN report_refresh r ON r.view_name = m.matviewname "
-        "WHERE m.schemaname = current_schema() AND m.matviewname = ANY(:v)"), {"v": list(VIEWS)}).all()
-    if len(rows) != len(VIEWS) or not all(r.ispopulated and r.as_of for r in rows):
+    views = matviews.status(session, VIEWS).values()
+    if len(views) != len(VIEWS) or not all(v["populated"] and v["as_of"] for v in views):
         return None
-    if len({r.as_of for r in rows}) != 1:
+    if len({v["as_of"] for v in views}) != 1:
         return None
-    return Snapshot(rows[0].as_of, max(r.refreshed_at for r in rows))
+    return Snapshot(next(iter(views))["as_of"], max(v["refreshed_at"] for v in views))
 
 
 def scope_predicate(scope: Scope, t, by: str):

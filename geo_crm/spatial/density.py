@@ -27,9 +27,10 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import BigInteger, cast, func, literal_column, select, text
+from sqlalchemy import BigInteger, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
+from geo_crm import matviews
 from geo_crm.customers.filters import CustomerFilter, FilterError, apply
 from geo_crm.models import Customer, Order
 from geo_crm.security.scope import Scope
@@ -58,13 +59,13 @@ def _visible_sql(session: Session, scope: Scope, f: CustomerFilter | None, *cols
     return _compile(session, stmt)
 
 
-def _view_as_of(session: Session) -> date | None:
-    """The as-of date of the populated 12-month revenue view (None when unusable)."""
-    populated = session.execute(text("SELECT ispopulated FROM pg_matviews WHERE matviewname = :v "
-                                     "AND schemaname = current_schema()"), {"v": REVENUE_VIEW}).scalar()
-    if not populated:
-        return None
-    return session.execute(text(f"SELECT as_of FROM {REVENUE_VIEW} LIMIT 1")).scalar()
+def _view_freshness(session: Session) -> tuple[date | None, datetime | None]:
+    """(as_of, refreshed_at) of the 12-month revenue view; (None, None) until it is
+    populated."""
+    st = matviews.status(session, [REVENUE_VIEW]).get(REVENUE_VIEW)
+    if not st or not st["populated"]:
+        return None, None
+    return st["as_of"], st["refreshed_at"]
 
 
 @dataclass
@@ -92,11 +93,6 @@ def _snapshot_revenue(session: Session, scope: Scope, f, by: str, as_of: date, i
     return _rename(*_compile(session, stmt), "s_")
 
 
-def _view_refreshed_at(session: Session) -> datetime | None:
-    return session.execute(text("SELECT refreshed_at FROM report_refresh WHERE view_name = :v"),
-                           {"v": REVENUE_VIEW}).scalar()
-
-
 def _revenue_join(session: Session, scope: Scope, as_of: date, id_col: str,
                   info: RevenueInfo | None = None) -> tuple[str, str, dict] | None:
     """Revenue per customer over the 12 months up to `as_of` (orders the caller may read):
@@ -116,8 +112,9 @@ def _revenue_join(session: Session, scope: Scope, as_of: date, id_col: str,
         return None
     since = as_of - timedelta(days=365)
     info = info if info is not None else RevenueInfo()
-    if _view_as_of(session) == as_of:
-        info.source, info.refreshed_at = "report_view", _view_refreshed_at(session)
+    view_as_of, view_refreshed_at = _view_freshness(session)
+    if view_as_of == as_of:
+        info.source, info.refreshed_at = "report_view", view_refreshed_at
         drafts = (select(Order.customer_id, func.sum(Order.total_amount).label("revenue"))
                   .where(Order.status == "draft", Order.order_date > since, Order.order_date <= as_of,
                          scope.order_filter())

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from geo_crm.customers.filters import FilterError
-from geo_crm.errors import NotFound, check_version
+from geo_crm.errors import check_version, get_visible
 from geo_crm.models import Region, Territory, TerritoryHistory, TerritoryRegion, User, UserTerritory
 from geo_crm.security.scope import Scope
 from geo_crm.territories.geometry import as_multi, ewkt, to_multipolygon
@@ -37,10 +37,7 @@ def _history(session: Session, scope: Scope, t: Territory, action: str, note: st
 
 
 def get(session: Session, scope: Scope, territory_id: int) -> Territory:
-    t = session.execute(select(Territory).where(Territory.id == territory_id, scope.territory_filter())).scalar()
-    if t is None:
-        raise NotFound(f"territory {territory_id}")
-    return t
+    return get_visible(session, Territory, territory_id, scope.territory_filter())
 
 
 def to_feature(session: Session, t: Territory, simplify: bool = False) -> dict:

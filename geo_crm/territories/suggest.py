@@ -671,17 +671,5 @@ def bisect(xy: np.ndarray, load: np.ndarray, neighbours, k: int) -> np.ndarray:
 
 
 def _components(neighbours) -> list[list[int]]:
-    seen, out = set(), []
-    for s0 in range(len(neighbours)):
-        if s0 in seen:
-            continue
-        comp, stack = [s0], [s0]
-        seen.add(s0)
-        while stack:
-            for b in neighbours[stack.pop()]:
-                if b not in seen:
-                    seen.add(b)
-                    comp.append(b)
-                    stack.append(b)
-        out.append(comp)
-    return out
+    """Connected components of the whole cell graph (every cell as one territory)."""
+    return _pieces(np.zeros(len(neighbours), dtype=int), neighbours, 0)

@@ -3,7 +3,6 @@ form's validation error and map-click location picking, and a hostile customer n
 rendered as text on the detail page and in the map popup."""
 from __future__ import annotations
 
-import json
 import secrets
 import urllib.error
 import urllib.parse
@@ -11,27 +10,12 @@ import urllib.request
 
 import pytest
 
+from tests.live_http import call as _call, token as _token
+
+
+pytestmark = pytest.mark.usefixtures("no_login_rate_limit")
+
 HOSTILE = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_login_rate_limit(monkeypatch):
-    import geo_crm.api.auth as auth_api
-    monkeypatch.setattr(auth_api, "_limiter", None)
-
-
-def _call(base, method, path, body=None, token=None):
-    """A plain HTTP client against the live server (no browser cookies)."""
-    req = urllib.request.Request(
-        base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})})
-    with urllib.request.urlopen(req, timeout=20) as r:
-        raw = r.read()
-        return json.loads(raw) if raw else None
-
-
-def _token(base, username):
-    return _call(base, "POST", "/api/v1/auth/token", {"username": username, "password": f"{username}-demo"})["token"]
 
 
 @pytest.mark.browser

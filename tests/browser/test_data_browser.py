@@ -4,33 +4,16 @@ CSV, checks the column mapping, runs the import, watches the progress bar reach 
 from __future__ import annotations
 
 import csv
-import json
 import secrets
 import urllib.parse
 import urllib.request
 
 import pytest
 
-
-@pytest.fixture(autouse=True)
-def _fresh_login_rate_limit(monkeypatch):
-    import geo_crm.api.auth as auth_api
-    monkeypatch.setattr(auth_api, "_limiter", None)
+from tests.live_http import call as _call, token as _token
 
 
-def _call(base, method, path, token):
-    req = urllib.request.Request(base + path, method=method, headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(req, timeout=20) as r:
-        raw = r.read()
-        return json.loads(raw) if raw else None
-
-
-def _token(base, username):
-    req = urllib.request.Request(base + "/api/v1/auth/token", method="POST",
-                                 data=json.dumps({"username": username, "password": f"{username}-demo"}).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=20) as r:
-        return json.loads(r.read())["token"]
+pytestmark = pytest.mark.usefixtures("no_login_rate_limit")
 
 
 @pytest.mark.browser
@@ -75,7 +58,7 @@ def test_admin_imports_a_csv_and_sees_the_customers(page, browser_login, live_se
         for code, name, *_ in rows:
             assert table.get_by_text(name).count() == 1, name
     finally:
-        got = _call(live_server, "GET", "/api/v1/customers?" + urllib.parse.urlencode({"q": tag, "limit": 50}), tok)
+        got = _call(live_server, "GET", "/api/v1/customers?" + urllib.parse.urlencode({"q": tag, "limit": 50}), token=tok)
         for feat in got["features"]:
             if feat["properties"]["code"].startswith(tag):
-                _call(live_server, "DELETE", f"/api/v1/customers/{feat['id']}", tok)
+                _call(live_server, "DELETE", f"/api/v1/customers/{feat['id']}", token=tok)

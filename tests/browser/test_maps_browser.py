@@ -5,9 +5,7 @@ shows as text in the vector-tile popup and in the list, and the density legend m
 the API's data classified independently with mapclassify."""
 from __future__ import annotations
 
-import json
 import secrets
-import urllib.request
 
 import mapclassify
 import numpy as np
@@ -15,26 +13,12 @@ import pytest
 from shapely.geometry import Point, box
 from sqlalchemy import create_engine, text
 
+from tests.live_http import call as _call, token as _token
+
+
+pytestmark = pytest.mark.usefixtures("no_login_rate_limit")
+
 HOSTILE = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_login_rate_limit(monkeypatch):
-    import geo_crm.api.auth as auth_api
-    monkeypatch.setattr(auth_api, "_limiter", None, raising=False)
-
-
-def _call(base, method, path, body=None, token=None):
-    req = urllib.request.Request(
-        base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        raw = r.read()
-        return json.loads(raw) if raw else None
-
-
-def _token(base, username):
-    return _call(base, "POST", "/api/v1/auth/token", {"username": username, "password": f"{username}-demo"})["token"]
 
 
 def _open_map(page, path="/map"):

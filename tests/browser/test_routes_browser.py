@@ -12,13 +12,10 @@ from lxml import etree
 
 from tests.conftest import AS_OF
 
+
+pytestmark = pytest.mark.usefixtures("no_login_rate_limit")
+
 GPX_XSD = Path(__file__).resolve().parents[1] / "data" / "gpx11.xsd"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_login_rate_limit(monkeypatch):
-    import geo_crm.api.auth as auth_api
-    monkeypatch.setattr(auth_api, "_limiter", None)
 
 
 @pytest.mark.browser

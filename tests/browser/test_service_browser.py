@@ -2,24 +2,11 @@
 the customer rates it 2 (reopened) and, after another fix, 4 (archived)."""
 from __future__ import annotations
 
-import json
 import secrets
-import urllib.request
 
 import pytest
 
-
-def _call(base, method, path, body=None, token=None):
-    """A plain HTTP client (no browser cookies) for the staff side, against the live server."""
-    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json",
-                                          **({"Authorization": f"Bearer {token}"} if token else {})})
-    with urllib.request.urlopen(req, timeout=20) as r:
-        return json.loads(r.read() or b"null")
-
-
-def _token(base, username):
-    return _call(base, "POST", "/api/v1/auth/token", {"username": username, "password": f"{username}-demo"})["token"]
+from tests.live_http import call as _call, token as _token
 
 
 def _staff_resolve(base, rid, result, assign=True):

@@ -8,13 +8,17 @@ securitypolicyviolation event; each visit asserts none happened and the hostile 
 visible as text."""
 from __future__ import annotations
 
-import json
 import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
+
+from tests.live_http import call as _call
+
+
+pytestmark = pytest.mark.usefixtures("no_login_rate_limit")
 
 MARK = "xss" + secrets.token_hex(3)
 PAYLOAD = f"<img src=x onerror=\"console.log('{MARK}')\"> \"><script>alert('{MARK}')</script>"
@@ -33,21 +37,6 @@ console.log = function (...a) {
 document.addEventListener('securitypolicyviolation',
   e => window.__xss.push('csp:' + e.violatedDirective + ' ' + e.blockedURI));
 """ % MARK
-
-
-@pytest.fixture(autouse=True)
-def _fresh_login_rate_limit(monkeypatch):
-    import geo_crm.api.auth as auth_api
-    monkeypatch.setattr(auth_api, "_limiter", None)
-
-
-def _call(base, method, path, body=None, token=None):
-    req = urllib.request.Request(
-        base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        raw = r.read()
-        return json.loads(raw) if raw else None
 
 
 def _id(obj):
