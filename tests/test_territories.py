@@ -8,9 +8,9 @@ from datetime import timedelta
 import numpy as np
 import pytest
 import shapely
+from pyproj import Geod, Transformer
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from pyproj import Geod, Transformer
 from shapely import wkb
 from shapely.geometry import Point, box, mapping, shape
 
@@ -440,3 +440,20 @@ def test_suggestion_for_eight_territories_reaches_the_floor_on_sample(db_session
     assert cv < 0.2
     for t in range(k):
         assert _pieces(label, nb, t, within=main) == 1
+
+
+def test_domain_refuses_territory_and_service_area_writes_without_the_verb(db_session):
+    """The verbs are checked in the domain too, not only by the API decorator."""
+    from geo_crm.errors import Forbidden
+    from geo_crm.security.scope import Scope
+    from geo_crm.territories import service, service_areas, suggest as suggest_mod
+    sales = Scope(role="sales", user_id=None)
+    area = {"type": "Polygon", "coordinates": [[[24.0, 60.0], [24.1, 60.0], [24.1, 60.1], [24.0, 60.0]]]}
+    calls = [lambda: service.create(db_session, sales, name="nope", geometry=area),
+             lambda: service.remove(db_session, sales, 1),
+             lambda: service.merge(db_session, sales, [1, 2]),
+             lambda: suggest_mod.accept(db_session, sales, {"type": "FeatureCollection", "features": []}),
+             lambda: service_areas.recompute_voronoi(db_session, sales)]
+    for call in calls:
+        with pytest.raises(Forbidden):
+            call()

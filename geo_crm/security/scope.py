@@ -56,6 +56,13 @@ class Scope:
     def can(self, action: str) -> bool:
         return can(self.role, action)
 
+    def require(self, action: str) -> None:
+        """Raise Forbidden unless the role may do `action` (the domain's own check, so
+        no delivery layer is the only guard)."""
+        if not self.can(action):
+            from geo_crm.errors import Forbidden
+            raise Forbidden(action)
+
     @property
     def sees_everything(self) -> bool:
         return self.role in ("admin", "executive")

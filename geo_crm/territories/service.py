@@ -87,6 +87,7 @@ def _unique_name(session, name: str, exclude_id: int | None = None) -> None:
 
 def create(session: Session, scope: Scope, *, name: str, geometry, description: str = "", color: str = "#3388ff",
            allow_overlap: bool = False, source: str = "drawn", region_ids=(), note: str = "") -> Territory:
+    scope.require("territory.write")
     geom = geometry if hasattr(geometry, "geom_type") else to_multipolygon(geometry)
     _unique_name(session, name)
     _check_overlap(session, geom, (), allow_overlap)
@@ -103,6 +104,7 @@ def create(session: Session, scope: Scope, *, name: str, geometry, description: 
 
 def update(session: Session, scope: Scope, territory_id: int, *, expected_version: int | None = None,
            allow_overlap: bool = False, **changes) -> Territory:
+    scope.require("territory.write")
     t = get(session, scope, territory_id)
     check_version(t.version, expected_version)
     if "name" in changes and changes["name"] is not None:
@@ -124,6 +126,7 @@ def update(session: Session, scope: Scope, territory_id: int, *, expected_versio
 
 
 def remove(session: Session, scope: Scope, territory_id: int, expected_version: int | None = None) -> None:
+    scope.require("territory.write")
     t = get(session, scope, territory_id)
     check_version(t.version, expected_version)
     _history(session, scope, t, "delete")
@@ -134,6 +137,7 @@ def remove(session: Session, scope: Scope, territory_id: int, expected_version: 
 def from_regions(session: Session, scope: Scope, *, name: str, region_ids: list[int], color: str = "#3388ff",
                  description: str = "", allow_overlap: bool = False) -> Territory:
     """A territory that is the union of administrative regions."""
+    scope.require("territory.write")
     ids = sorted(set(region_ids))
     if not ids:
         raise FilterError("region_ids", "give at least one region")
@@ -152,6 +156,7 @@ def split(session: Session, scope: Scope, territory_id: int, line_geojson, names
           expected_version: int | None = None) -> list[Territory]:
     """Split a territory by a drawn line (ST_Split) into two: the original keeps the
     larger part and its id, users and history; the other part becomes a new territory."""
+    scope.require("territory.write")
     t = get(session, scope, territory_id)
     check_version(t.version, expected_version)
     try:
@@ -202,6 +207,7 @@ def _two_sides(parts, line):
 def merge(session: Session, scope: Scope, territory_ids: list[int], name: str | None = None) -> Territory:
     """Merge two or more territories (ST_Union) into the first; the others are deleted
     and their users move to the merged territory."""
+    scope.require("territory.write")
     ids = list(dict.fromkeys(territory_ids))
     if len(ids) < 2:
         raise FilterError("territory_ids", "give at least two territories")
@@ -232,6 +238,7 @@ def merge(session: Session, scope: Scope, territory_ids: list[int], name: str | 
 
 def assign_users(session: Session, scope: Scope, territory_id: int, user_ids: list[int]) -> Territory:
     """Replace the users assigned to a territory."""
+    scope.require("territory.write")
     t = get(session, scope, territory_id)
     ids = sorted(set(user_ids))
     found = set(session.execute(select(User.id).where(User.id.in_(ids or [-1]))).scalars())

@@ -28,6 +28,7 @@ UPDATE branch b SET service_area = ST_Multi(ST_CollectionExtract(
 def recompute_voronoi(session: Session, scope: Scope) -> int:
     """Replace every branch's service area by its Voronoi cell clipped to the country.
     Returns the number of branches updated. Membership follows via triggers."""
+    scope.require("branch.write")
     n = session.execute(text(VORONOI_SQL)).rowcount
     session.execute(text("UPDATE branch SET service_area = NULL, service_area_kind = NULL "
                          "WHERE service_area IS NOT NULL AND ST_IsEmpty(service_area)"))
@@ -37,6 +38,7 @@ def recompute_voronoi(session: Session, scope: Scope) -> int:
 
 
 def save_drawn(session: Session, scope: Scope, branch_id: int, geometry) -> Branch:
+    scope.require("branch.write")
     b = session.get(Branch, branch_id)
     if b is None:
         raise NotFound(f"branch {branch_id}")

@@ -494,6 +494,7 @@ def accept(session: Session, scope: Scope, suggestion: dict) -> list[Territory]:
     id, name and users); extra existing territories are deleted, missing ones created.
     Membership is recomputed by the territory triggers; territory_history and an audit
     row ('realign') record the change."""
+    scope.require("territory.write")
     from geo_crm.territories.geometry import to_multipolygon
     features = _check_features(suggestion.get("features"))
     existing = session.execute(select(Territory).order_by(Territory.id)).scalars().all()
