@@ -239,7 +239,10 @@ def _register_error_handlers(app: Flask) -> None:
     def db_down(e):
         orig = getattr(e, "orig", None)
         code = getattr(orig, "pgcode", None)
-        if code == "57014" and "statement timeout" in str(orig):   # query_canceled by statement_timeout
+        # query_canceled: the statement timeout. Under a parallel plan the leader may report
+        # a worker's "canceling statement due to user request" (the worker was cancelled
+        # because the leader timed out), so the SQLSTATE decides, not the message.
+        if code == "57014":
             log.warning("statement timeout on %s", request.path)
             return _error(422, "query_too_expensive",
                           "the query took too long; narrow the area or the filters")
@@ -248,7 +251,8 @@ def _register_error_handlers(app: Flask) -> None:
             resp = make_response(_error(503, "busy", "the record is being changed by someone else; try again shortly"))
             resp.headers["Retry-After"] = "1"
             return resp
-        log.warning("database unavailable: %s", e.__class__.__name__)
+        log.warning("database unavailable: %s: %s", e.__class__.__name__,
+                    (str(orig) or repr(orig)).splitlines()[0] if orig is not None else e)
         resp = make_response(_error(503, "database_unavailable", "the database is unavailable; try again shortly"))
         resp.headers["Retry-After"] = "5"
         return resp

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import pytest
 from scipy.stats import rankdata
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from geo_crm.analytics.churn import churn
 from geo_crm.analytics.common import ReportParams, default_period
@@ -21,7 +21,7 @@ from geo_crm.analytics.pipeline import pipeline
 from geo_crm.analytics.revenue import VIEWS, choose_source, refresh_views, views_as_of
 from geo_crm.analytics.segments import SIZE_FACTOR, customer_scores, segment_of, segments
 from geo_crm.analytics.service import service
-from geo_crm.models import User
+from geo_crm.models import Customer, User
 from geo_crm.security.scope import Scope
 
 UTC = timezone.utc
@@ -469,3 +469,22 @@ def test_export_is_formula_safe():
     assert out[0] == "A,B" and out[1].startswith("\"'=HYPERLINK") and out[1].endswith(",-5.5")
     assert out[2] == "'@SUM(A1),3" and out[3] == "plain,"
     assert safe_cell("+1") == "'+1" and safe_cell(-1) == -1 and safe_cell("\tx") == "'\tx"
+
+
+def test_a_timeout_in_a_binary_copy_is_sqlalchemys_operational_error(db_session):
+    """fetch_columns reads with COPY on the driver connection; a statement timeout there
+    is the same SQLAlchemy OperationalError (57014) as in any other statement, so the app
+    answers 422 query_too_expensive rather than a 500."""
+    from sqlalchemy.exc import OperationalError
+
+    from geo_crm.analytics.arrays import fetch_columns
+    slow = select(Customer.id).where(func.pg_sleep(0.01).is_not(None))
+    sp = db_session.begin_nested()
+    db_session.execute(text("SET LOCAL statement_timeout = 1"))
+    err = None
+    try:
+        fetch_columns(db_session, slow, [("id", "int4")])
+    except OperationalError as e:
+        err = e
+    sp.rollback()
+    assert err is not None and err.orig.pgcode == "57014"

@@ -17,8 +17,10 @@ import io
 from datetime import date, timedelta
 
 import numpy as np
+import psycopg2
 from sqlalchemy import Select
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 PG_EPOCH = date(2000, 1, 1)
@@ -49,6 +51,10 @@ def fetch_columns(session: Session, stmt: Select, types: list[tuple[str, str]], 
             saved = cur.fetchone()[0]
         try:
             cur.copy_expert(f"COPY ({sql}) TO STDOUT (FORMAT binary)", buf)
+        except psycopg2.Error as e:
+            # the driver's error, wrapped as SQLAlchemy would (a statement timeout here must
+            # reach the same handlers as one in any other statement: 422, not a 500)
+            raise DBAPIError.instance(sql, None, e, psycopg2.Error) from e
         finally:
             if saved is not None and raw.get_transaction_status() != 3:  # not in a failed transaction
                 cur.execute("SELECT set_config('enable_hashjoin', %s, true)", (saved,))
