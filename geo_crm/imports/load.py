@@ -77,7 +77,7 @@ def stage(conn: Connection, kind: str, records: list[dict]) -> str:
     conn.execute(text(f"CREATE TEMP TABLE {name} (row_no integer PRIMARY KEY, "
                       + ", ".join(f"{c} {t}" for c, t in cols)
                       + ", lon double precision, lat double precision, geom geometry(Point, 4326),"
-                      " moved boolean NOT NULL DEFAULT false)"))
+                      " moved boolean)"))  # NULL: no such row when the merge began
     names = ["row_no"] + [c for c, _ in cols] + ["lon", "lat", "geom"]
 
     def ewkt(r):
@@ -133,12 +133,18 @@ def merge_keyed(conn: Connection, kind: str, present: set[str]) -> dict[str, int
     conn.execute(text("CREATE TEMP TABLE imp_affected (id integer PRIMARY KEY, moved boolean, inserted boolean)"))
     if has_geom:
         conn.execute(text(
+            # lock the existing rows first, so "moved" compares with the version this import
+            # will update (a concurrent import may change or insert them meanwhile)
             f"UPDATE {st} s SET moved = ST_AsEWKB(t.geom) IS DISTINCT FROM ST_AsEWKB(coalesce(s.geom, t.geom))"
-            f" FROM {table} t WHERE t.code = s.code"))
+            f" FROM (SELECT code, geom FROM {table} WHERE code IN (SELECT code FROM {st})"
+            f"       ORDER BY code FOR UPDATE) t WHERE t.code = s.code"))
     updated = conn.execute(text(
         f"WITH u AS (UPDATE {table} t SET {', '.join(sets)}, version = t.version + 1, updated_at = now()"
         f" FROM {src} s WHERE t.code = s.code AND ROW({', '.join(olds)}) IS DISTINCT FROM ROW({', '.join(news)})"
-        f" RETURNING t.id, s.moved) INSERT INTO imp_affected SELECT id, moved, false FROM u")).rowcount
+        # a row committed by another import after the check (moved NULL) moved if the file
+        # gives a location: its memberships were computed for the other file's point
+        f" RETURNING t.id, coalesce(s.moved, s.geom IS NOT NULL) AS moved)"
+        f" INSERT INTO imp_affected SELECT id, moved, false FROM u")).rowcount
     ins_cols = ["code"] + cols + (["geom"] if has_geom else []) + (["geocode_quality"] if quality else [])
     ins_vals = ["s.code"] + [_value(c, present | ({"owner_id"} if "owner" in present else set())) for c in cols]
     if has_geom:
